@@ -1,0 +1,25 @@
+# Two commands do all setup: `make run` (the pipeline on the default data) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# stage commands in dvc.yaml call `python`: make it the environment's
+export PATH := $(BIN):$(PATH)
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+
+.PHONY: run test env clean-env
+
+run: $(VENV)/.installed
+	dvc repro
+
+test: $(VENV)/.installed
+	python -m pytest -q
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade-strategy only-if-needed -c constraints.txt -e ".[dev]"
+	touch $@
+
+clean-env:
+	rm -rf $(VENV)

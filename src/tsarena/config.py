@@ -1,0 +1,258 @@
+"""Typed params: the one place params.yaml is parsed and validated.
+
+Each stage loads only the sections it reads (the same sections dvc.yaml lists for it), so a
+typo in `lstm` cannot fail `ingest`, and DVC's params tracking matches what the code reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tsarena.errors import TsarenaError
+
+PARAMS_FILE = "params.yaml"
+
+Date = Annotated[dt.date | None, Field(strict=False)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class CsvParams(Section):
+    path: str = "data/input/prices.csv"
+    sort: bool = False  # opt in to sorting out-of-order dates instead of rejecting them
+
+
+class YfinanceParams(Section):
+    tickers: list[str] = Field(default_factory=lambda: ["SPY"], min_length=1)
+
+
+class SyntheticParams(Section):
+    kind: Literal["gbm", "ar1", "sine", "regime"] = "gbm"
+    n_days: Annotated[int, Field(ge=100)] = 2000
+    n_series: PositiveInt = 1
+    phi: Annotated[float, Field(gt=-1, lt=1)] = 0.3
+    seed: int = 0
+
+
+class DataParams(Section):
+    source: Literal["arch", "csv", "synthetic", "yfinance"] = "arch"
+    series: list[Literal["sp500", "nasdaq"]] = Field(default_factory=lambda: ["sp500"], min_length=1)
+    start: Date = None
+    end: Date = None
+    nan_policy: Literal["error", "drop", "ffill"] = "ffill"
+    max_nan_run: Annotated[int, Field(ge=0)] = 3
+    csv: CsvParams = CsvParams()
+    yfinance: YfinanceParams = YfinanceParams()
+    synthetic: SyntheticParams = SyntheticParams()
+
+    @model_validator(mode="after")
+    def _dates_ordered(self) -> DataParams:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"end: start {self.start} must be before end {self.end}")
+        return self
+
+
+class TargetParams(Section):
+    kind: Literal["return", "direction"] = "return"
+    horizon: Annotated[int, Field(ge=1, le=63)] = 1
+
+
+Windows = list[Annotated[int, Field(ge=2, le=252)]]
+
+
+class FeatureParams(Section):
+    return_lags: list[Annotated[int, Field(ge=1, le=252)]] = Field(default_factory=lambda: [1, 5, 21])
+    volatility_windows: Windows = Field(default_factory=lambda: [5, 21])
+    ma_windows: Windows = Field(default_factory=lambda: [5, 21, 63])
+    rsi_window: Annotated[int, Field(ge=2, le=252)] | None = 14
+    macd: Annotated[list[PositiveInt], Field(min_length=3, max_length=3)] | None = Field(
+        default_factory=lambda: [12, 26, 9]
+    )  # fast, slow, signal spans
+    volume_window: Annotated[int, Field(ge=2, le=252)] | None = 21
+    high_low_range: bool = True
+    target: TargetParams = TargetParams()
+
+    @model_validator(mode="after")
+    def _macd_order(self) -> FeatureParams:
+        if self.macd and self.macd[0] >= self.macd[1]:
+            raise ValueError(f"macd: fast span {self.macd[0]} must be below slow span {self.macd[1]}")
+        return self
+
+
+Fraction = Annotated[float, Field(gt=0, lt=0.5)]
+
+
+class WindowParams(Section):
+    seq_len: Annotated[int, Field(ge=2, le=1000)] = 60
+    scaler: Literal["standard", "robust", "none"] = "standard"
+    # Dates, when both are set, override the fractions.
+    val_start: Date = None
+    test_start: Date = None
+    val_frac: Fraction = 0.15
+    test_frac: Fraction = 0.15
+
+    @model_validator(mode="after")
+    def _split(self) -> WindowParams:
+        if (self.val_start is None) != (self.test_start is None):
+            raise ValueError("test_start: set both val_start and test_start, or neither to split by fractions")
+        if self.val_start and self.val_start >= self.test_start:
+            raise ValueError(f"test_start: val_start {self.val_start} must be before test_start {self.test_start}")
+        if self.val_frac + self.test_frac >= 0.8:
+            raise ValueError("test_frac: val_frac + test_frac must leave at least 20% for training")
+        return self
+
+
+class TrainParams(Section):
+    max_epochs: Annotated[int, Field(ge=1, le=10_000)] = 15
+    batch_size: Annotated[int, Field(ge=1, le=65_536)] = 64
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0, le=1)] = 1e-4
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    patience: Annotated[int, Field(ge=1)] = 5
+    grad_clip: Annotated[float, Field(ge=0)] = 1.0
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    precision: Literal["32", "bf16-mixed"] = "32"
+
+
+class LstmParams(Section):
+    cell: Literal["lstm", "gru"] = "lstm"
+    hidden_size: Annotated[int, Field(ge=1, le=4096)] = 32
+    num_layers: Annotated[int, Field(ge=1, le=16)] = 2
+    bidirectional: bool = False
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    pooling: Literal["last", "attention"] = "last"
+
+
+class TransformerParams(Section):
+    d_model: Annotated[int, Field(ge=2, le=4096)] = 32
+    nhead: Annotated[int, Field(ge=1, le=64)] = 4
+    num_layers: Annotated[int, Field(ge=1, le=24)] = 2
+    dim_feedforward: Annotated[int, Field(ge=1)] | None = None  # None: 4 x d_model
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TransformerParams:
+        if self.d_model % self.nhead:
+            raise ValueError(f"nhead: d_model {self.d_model} is not divisible by nhead {self.nhead}")
+        return self
+
+    @property
+    def feedforward(self) -> int:
+        return self.dim_feedforward or 4 * self.d_model
+
+
+class EvaluateParams(Section):
+    cost_bps: Annotated[float, Field(ge=0, le=1000)] = 1.0
+    ridge_alpha: Annotated[float, Field(gt=0)] = 1.0
+    batch_size: Annotated[int, Field(ge=1)] = 1024
+
+
+class CompareParams(Section):
+    select_by: Literal["test_rmse", "test_mae", "test_dir_acc", "test_ic", "test_sharpe", "dm_pvalue"] = "test_rmse"
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    registered_model: Annotated[str, Field(min_length=1)] = "tsarena-forecaster"
+
+
+class TrackingParams(Section):
+    uri: str | None = None
+    experiment: Annotated[str, Field(min_length=1)] = "tsarena"
+
+
+SECTIONS: dict[str, type[BaseModel] | type] = {
+    "seed": int,
+    "data": DataParams,
+    "features": FeatureParams,
+    "window": WindowParams,
+    "train": TrainParams,
+    "lstm": LstmParams,
+    "transformer": TransformerParams,
+    "evaluate": EvaluateParams,
+    "compare": CompareParams,
+    "tracking": TrackingParams,
+}
+
+
+def _where(loc: tuple[Any, ...], section: str) -> str:
+    return ".".join([section, *(str(part) for part in loc)])
+
+
+def _describe(err: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """(message, location); cross-field validators name their key as a `key: ` prefix."""
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{loc[-1]}'", loc
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "value_error":
+        key, sep, rest = msg.partition(": ")
+        if sep and key.isidentifier():
+            return rest, (*loc, key)
+        return msg, loc
+    return f"{msg}, got {err.get('input')!r}", loc
+
+
+def parse_section(name: str, raw: Any) -> Any:
+    """Validate one section; the first problem becomes one `error: ... (section.key)` line."""
+    model = SECTIONS[name]
+    if model is int:
+        if type(raw) is not int:
+            raise TsarenaError(f"must be an integer, got {raw!r}", name)
+        return raw
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise TsarenaError(f"must be a mapping, got {raw!r}", name)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        what, loc = _describe(exc.errors()[0])
+        raise TsarenaError(what, _where(loc, name)) from None
+
+
+def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TsarenaError("params file not found", str(path)) from None
+    except yaml.YAMLError as exc:
+        raise TsarenaError(f"params file is not valid YAML: {exc}".replace("\n", " "), str(path)) from None
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise TsarenaError("params file must be a mapping", str(path))
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise TsarenaError(f"unknown section '{unknown[0]}'", f"{path}: {unknown[0]}")
+    return raw
+
+
+def load(*sections: str, path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Read params.yaml and validate the named sections in full; defaults fill what is absent."""
+    raw = read_params(path)
+    out = {}
+    for name in sections:
+        default = 42 if name == "seed" else None
+        out[name] = parse_section(name, raw.get(name, default))
+    return out
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted names (`lstm.hidden_size`) for MLflow, identical across models where meaning is."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,180 @@
+"""MLflow: tracking URI resolution, store creation, run tags, model logging.
+
+Knows nothing of architectures: it logs what it is handed. Imported only by stages that log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import warnings
+
+import numpy as np
+import yaml
+from filelock import FileLock
+
+from tsarena.errors import TsarenaError
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+warnings.filterwarnings("ignore", ".*dataset source can be interpreted in multiple ways.*")
+warnings.filterwarnings("ignore", ".*were assigned during export.*")  # nn.LSTM's flat weights: harmless
+for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+import mlflow  # noqa: E402  (after the env defaults above, which it reads at import)
+from mlflow import MlflowClient  # noqa: E402
+
+
+def repo_root() -> Path:
+    """DVC_ROOT under `dvc repro`/`dvc exp run` (the parent repo even for --temp/--queue copies)."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
+        return Path(out.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return Path.cwd()
+
+
+def resolve_uri(param_uri: str | None) -> str:
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else sqlite:///<repo root>/mlflow.db (absolute)."""
+    uri = param_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_absolute():  # relative stores vanish with dvc's temporary experiment copies
+            uri = f"sqlite:///{(repo_root() / path).resolve()}"
+    return uri
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def _artifact_location(uri: str) -> str | None:
+    """Beside a local store, artifacts go to <repo>/mlartifacts (not the cwd, which may be a temp copy)."""
+    db = _sqlite_path(uri)
+    return (db.parent / "mlartifacts").as_uri() if db else None
+
+
+def _check_server(uri: str) -> None:
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=5)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise TsarenaError(f"MLflow tracking store {uri} unreachable ({reason})", "tracking.uri or MLFLOW_TRACKING_URI") from None
+
+
+def connect(uri: str, experiment: str) -> str:
+    """Check the store answers, create it once under a file lock, and return the experiment id.
+
+    Fails in seconds, before any training, when the store is unreachable or unwritable.
+    """
+    mlflow.set_tracking_uri(uri)
+    scheme = urlparse(uri).scheme
+    try:
+        if scheme in ("http", "https"):
+            _check_server(uri)
+            return _experiment_id(MlflowClient(uri), experiment, None)
+        db = _sqlite_path(uri)
+        if db is None:
+            return _experiment_id(MlflowClient(uri), experiment, None)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        # two processes creating a fresh SQLite store at once corrupt it: serialise creation
+        with FileLock(f"{db}.lock", timeout=120):
+            return _experiment_id(MlflowClient(uri), experiment, _artifact_location(uri))
+    except TsarenaError:
+        raise
+    except Exception as exc:  # any failure to open the store is the same user-facing problem
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise TsarenaError(f"MLflow tracking store {uri} unreachable or unwritable: {reason}", "tracking.uri") from None
+
+
+def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel stage
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def dvc_out_md5(stage: str, out: str, lock_file: str = "dvc.lock") -> str:
+    """The md5 DVC recorded for an upstream output (a stage's own lock entry is written after it)."""
+    try:
+        lock = yaml.safe_load(Path(lock_file).read_text()) or {}
+        for entry in lock["stages"][stage]["outs"]:
+            if entry["path"] == out:
+                return entry["md5"]
+    except (OSError, KeyError, TypeError):
+        pass
+    return "unknown (not run by dvc repro)"
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_tags(stage: str, data_md5: str, flat_params: dict[str, Any]) -> dict[str, str]:
+    commit = _git("rev-parse", "HEAD")
+    # dvc.lock is rewritten by the run itself; anything else uncommitted makes the commit insufficient
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)dvc.lock"))
+    return {
+        "git_commit": commit or "unknown",
+        "mlflow.source.git.commit": commit or "unknown",
+        "git_dirty": str(dirty).lower(),
+        "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
+        "stage": stage,
+        "data_md5": data_md5,
+        "params_hash": params_hash(flat_params),
+    }
+
+
+def log_windows_input(matrix: np.ndarray, targets: np.ndarray, source: str, md5: str) -> None:
+    """Dataset lineage with DVC's md5 as digest (MLflow's own digest hashes only 10,000 rows)."""
+    dataset = mlflow.data.from_numpy(matrix, targets=targets, source=source, name="windows", digest=md5[:36])
+    mlflow.log_input(dataset, context="training")
+
+
+def pip_requirements() -> list[str]:
+    """Explicit, so MLflow does not spend seconds inferring them."""
+    import torch
+
+    return [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
+
+
+def log_torch_model(model: Any, example: np.ndarray) -> str:
+    """pt2 format (torch.export, no pickle); batch > 1 in the example keeps the batch dim dynamic."""
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import infer_signature
+
+    with torch.no_grad():
+        output = model(torch.from_numpy(example)).numpy()
+    info = mlflow.pytorch.log_model(
+        model,
+        name="model",
+        input_example=example,
+        signature=infer_signature(example, output),
+        pip_requirements=pip_requirements(),
+        serialization_format="pt2",
+    )
+    return info.model_uri

@@ -1,0 +1,195 @@
+"""Lightning training shared by every architecture.
+
+The whole feature matrix lives in one tensor on the training device; a batch is a tensor of
+window end rows, and the module gathers (batch, seq_len, features) in one indexing op. No
+per-sample Python work, no (samples x L x features) copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from tsarena.config import TrainParams
+
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*LitLogger.*|.*litlogger.*")
+warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+
+
+class ShuffledBatches(Sampler[torch.Tensor]):
+    """Yields whole batches as position tensors; shuffles (seeded) within the split it is given."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0):
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        yield from order.split(self.batch_size)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+
+def loader(ends: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    """Items are whole batches of end rows: one tensor index per batch, no per-sample collation."""
+    sampler = ShuffledBatches(len(ends), batch_size, shuffle, seed)
+    return DataLoader(torch.as_tensor(ends, dtype=torch.long), sampler=sampler, batch_size=None)
+
+
+def loss_function(target_kind: str, target_std: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """MSE in standardised units (1.0 = no skill) for returns; BCE on logits for direction."""
+    if target_kind == "direction":
+        return nn.functional.binary_cross_entropy_with_logits
+    variance = target_std**2
+
+    def standardised_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(prediction, target) / variance
+
+    return standardised_mse
+
+
+class Forecaster(L.LightningModule):
+    """Wraps any registry model; holds the data so batches are gathered on the device."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        matrix: np.ndarray,
+        targets: np.ndarray,
+        seq_len: int,
+        params: TrainParams,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ):
+        super().__init__()
+        self.model = model
+        self.params = params
+        self.loss = loss
+        self.register_buffer("matrix", torch.from_numpy(np.array(matrix, dtype=np.float32)), persistent=False)
+        self.register_buffer("targets", torch.from_numpy(np.array(targets, dtype=np.float32)), persistent=False)
+        self.register_buffer("offsets", torch.arange(-seq_len + 1, 1), persistent=False)
+
+    def gather(self, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.matrix[ends.unsqueeze(1) + self.offsets], self.targets[ends]
+
+    def _step(self, ends: torch.Tensor, name: str) -> torch.Tensor:
+        windows, target = self.gather(ends)
+        loss = self.loss(self.model(windows), target)
+        self.log(name, loss, on_step=False, on_epoch=True, batch_size=len(ends))
+        return loss
+
+    def training_step(self, ends: torch.Tensor, _: int) -> torch.Tensor:
+        return self._step(ends, "train_loss")
+
+    def validation_step(self, ends: torch.Tensor, _: int) -> torch.Tensor:
+        return self._step(ends, "val_loss")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
+        if self.params.scheduler == "cosine":
+            return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.params.max_epochs)}
+        if self.params.scheduler == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, self.params.patience // 2))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+        return optimizer
+
+
+class EpochHistory(L.Callback):
+    """One row per epoch (epoch, train_loss, val_loss, lr), handed to `on_epoch` as it lands."""
+
+    def __init__(self, on_epoch: Callable[[dict[str, float]], None] | None = None):
+        self.rows: list[dict[str, float]] = []
+        self.on_epoch = on_epoch
+        self._lr = float("nan")
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        row = {
+            "epoch": trainer.current_epoch,
+            "train_loss": float(metrics["train_loss"]),
+            "val_loss": float(metrics["val_loss"]),
+            "lr": float(self._lr),
+        }
+        self.rows.append(row)
+        if self.on_epoch:
+            self.on_epoch(row)
+
+
+def interactive() -> bool:
+    """A progress bar on a terminal; line logs under CI or when output is piped."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def make_trainer(params: TrainParams, callbacks: list[L.Callback], root_dir: str) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=params.max_epochs,
+        accelerator=params.accelerator,
+        devices=1,
+        precision=params.precision,
+        gradient_clip_val=params.grad_clip or None,
+        deterministic=True if params.accelerator == "cpu" or not torch.cuda.is_available() else "warn",
+        logger=False,
+        enable_model_summary=False,
+        enable_progress_bar=interactive(),
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        default_root_dir=root_dir,
+    )
+
+
+def fit(
+    model: nn.Module,
+    matrix: np.ndarray,
+    targets: np.ndarray,
+    ends: dict[str, np.ndarray],
+    seq_len: int,
+    params: TrainParams,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    seed: int,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train with early stopping on val_loss; the model ends with the best epoch's weights."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = Forecaster(model, matrix, targets, seq_len, params, loss)
+    history = EpochHistory(on_epoch)
+    with tempfile.TemporaryDirectory(prefix="tsarena-ckpt-") as root:
+        best = ModelCheckpoint(dirpath=root, filename="best", monitor="val_loss", mode="min", save_weights_only=True)
+        stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)
+        trainer = make_trainer(params, [history, best, stop], root)
+        trainer.fit(
+            module,
+            train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),
+            val_dataloaders=loader(ends["val"], params.batch_size, shuffle=False),
+        )
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    model.cpu().eval()
+    return history.rows
+
+
+@torch.no_grad()
+def predict(model: nn.Module, matrix: np.ndarray, ends: np.ndarray, seq_len: int, batch_size: int = 1024) -> np.ndarray:
+    """Forecast for every end row, in order; the last batch may be short (no row dropped)."""
+    model.eval()
+    data = torch.from_numpy(np.array(matrix, dtype=np.float32))
+    offsets = torch.arange(-seq_len + 1, 1)
+    out = [model(data[batch.unsqueeze(1) + offsets]) for batch in torch.as_tensor(ends).split(batch_size)]
+    return torch.cat(out).double().numpy() if out else np.empty(0)

@@ -1,0 +1,180 @@
+"""Chronological split, purge, train-only scaler, and windows as views into one matrix.
+
+A sample is identified by its end row t (a row of the feature table): its input is rows
+t-L+1..t of the same ticker and its label is target[t], known at target_date[t].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import RobustScaler, StandardScaler
+
+from tsarena.config import WindowParams
+from tsarena.errors import TsarenaError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """End rows of the samples in each split, and the boundaries that made them."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    val_start: pd.Timestamp
+    test_start: pd.Timestamp
+    purged: dict[str, int]
+
+
+def window_end_rows(tickers: np.ndarray, seq_len: int) -> np.ndarray:
+    """Rows that end a full window inside one ticker (rows sorted by ticker, then date)."""
+    position = pd.Series(tickers).groupby(tickers, sort=False).cumcount().to_numpy()
+    return np.flatnonzero(position >= seq_len - 1)
+
+
+def split_dates(target_dates: pd.Series, params: WindowParams) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Boundaries on the target's date: given as dates, or as fractions of the distinct dates."""
+    if params.val_start is not None:
+        return pd.Timestamp(params.val_start), pd.Timestamp(params.test_start)
+    days = np.sort(target_dates.unique())
+    n = len(days)
+    return (
+        pd.Timestamp(days[int(n * (1 - params.val_frac - params.test_frac))]),
+        pd.Timestamp(days[int(n * (1 - params.test_frac))]),
+    )
+
+
+def _purge(earlier: np.ndarray, later: np.ndarray, dates: np.ndarray, target_dates: np.ndarray) -> np.ndarray:
+    """Drop earlier-split samples whose label interval (date, target_date] overlaps a later label.
+
+    The binding later label is the one that starts first; the rule is global across tickers,
+    since correlated tickers share return days.
+    """
+    if len(later) == 0:
+        return earlier
+    first_later_start = dates[later].min()
+    return earlier[target_dates[earlier] <= first_later_start]
+
+
+def chronological_split(table: pd.DataFrame, params: WindowParams) -> Split:
+    """Assign each window to train/val/test by its target date, then purge overlapping labels."""
+    ends = window_end_rows(table["ticker"].to_numpy(), params.seq_len)
+    target_dates = table["target_date"].to_numpy()
+    dates = table["date"].to_numpy()
+    val_start, test_start = split_dates(table["target_date"].iloc[ends], params)
+    end_dates = target_dates[ends]
+    train = ends[end_dates < val_start]
+    val = ends[(end_dates >= val_start) & (end_dates < test_start)]
+    test = ends[end_dates >= test_start]
+    purged_train = _purge(train, val, dates, target_dates)
+    purged_val = _purge(val, test, dates, target_dates)
+    purged = {"train": len(train) - len(purged_train), "val": len(val) - len(purged_val)}
+    split = Split(purged_train, purged_val, test, val_start, test_start, purged)
+    for name in SPLITS:
+        if len(getattr(split, name)) == 0:
+            raise TsarenaError(
+                f"the {name} split has no windows (split at {val_start.date()} / {test_start.date()}, "
+                f"seq_len {params.seq_len}, {len(ends)} windows in all)",
+                "window.val_start/test_start or window.val_frac/test_frac",
+            )
+    return split
+
+
+def training_rows(tickers: np.ndarray, train_ends: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows that any training window can see: up to each ticker's last train end."""
+    mask = np.zeros(len(tickers), dtype=bool)
+    last_end = pd.Series(train_ends).groupby(tickers[train_ends]).max()
+    first_row = pd.Series(np.arange(len(tickers))).groupby(tickers).min()
+    for ticker, last in last_end.items():
+        mask[first_row[ticker] : last + 1] = True
+    return mask
+
+
+def make_scaler(kind: str) -> StandardScaler | RobustScaler | None:
+    return {"standard": StandardScaler(), "robust": RobustScaler(), "none": None}[kind]
+
+
+def scaler_to_dict(scaler: StandardScaler | RobustScaler | None) -> dict:
+    """Fitted statistics as plain JSON: no pickle to load later."""
+    if scaler is None:
+        return {"kind": "none"}
+    if isinstance(scaler, StandardScaler):
+        return {"kind": "standard", "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()}
+    return {"kind": "robust", "center": scaler.center_.tolist(), "scale": scaler.scale_.tolist()}
+
+
+def scaler_from_dict(state: dict) -> StandardScaler | RobustScaler | None:
+    scaler = make_scaler(state["kind"])
+    if isinstance(scaler, StandardScaler):
+        scaler.mean_, scaler.scale_ = np.array(state["mean"]), np.array(state["scale"])
+        scaler.var_ = scaler.scale_**2
+    elif isinstance(scaler, RobustScaler):
+        scaler.center_, scaler.scale_ = np.array(state["center"]), np.array(state["scale"])
+    if scaler is not None:
+        scaler.n_features_in_ = len(scaler.scale_)
+    return scaler
+
+
+def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tuple[np.ndarray, dict]:
+    """Scale all rows with statistics of the fit rows only; returns float32 matrix and scaler state."""
+    scaler = make_scaler(kind)
+    if scaler is None:
+        return features.astype(np.float32), scaler_to_dict(None)
+    scaler.fit(features[fit_mask])
+    return scaler.transform(features).astype(np.float32), scaler_to_dict(scaler)
+
+
+def window_view(matrix: np.ndarray, seq_len: int) -> np.ndarray:
+    """(rows - L + 1, L, features) strided view: window ending at row t is view[t - L + 1]. No copy."""
+    return np.lib.stride_tricks.sliding_window_view(matrix, seq_len, axis=0).transpose(0, 2, 1)
+
+
+def windows_at(matrix: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray:
+    """The windows ending at `ends`, as views where possible (a copy only of the rows asked for)."""
+    return window_view(matrix, seq_len)[ends - seq_len + 1]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The window stage's output, loaded: one matrix, targets, end rows per split, metadata."""
+
+    matrix: np.ndarray
+    targets: np.ndarray
+    ends: dict[str, np.ndarray]
+    rows: pd.DataFrame
+    meta: dict
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.meta["seq_len"])
+
+    @property
+    def n_features(self) -> int:
+        return self.matrix.shape[1]
+
+
+def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Split, rows: pd.DataFrame, meta: dict, scaler: dict) -> None:
+    np.save(out / "matrix.npy", matrix)
+    np.save(out / "targets.npy", targets.astype(np.float32))
+    for name in SPLITS:
+        np.save(out / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
+    rows.to_parquet(out / "rows.parquet", index=False)
+    (out / "scaler.json").write_text(json.dumps(scaler, indent=1))
+    (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+
+
+def load_windows(path: Path, mmap: bool = True) -> Windows:
+    mode = "r" if mmap else None
+    return Windows(
+        matrix=np.load(path / "matrix.npy", mmap_mode=mode),
+        targets=np.load(path / "targets.npy"),
+        ends={name: np.load(path / f"{name}_ends.npy") for name in SPLITS},
+        rows=pd.read_parquet(path / "rows.parquet"),
+        meta=json.loads((path / "meta.json").read_text()),
+    )
