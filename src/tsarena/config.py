@@ -152,7 +152,10 @@ class TransformerParams(Section):
 
 class EvaluateParams(Section):
     cost_bps: Annotated[float, Field(ge=0, le=1000)] = 1.0
-    ridge_alpha: Annotated[float, Field(gt=0)] = 1.0
+    # linear baseline: ridge penalty chosen on the validation split from this grid
+    ridge_alphas: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+    )
     batch_size: Annotated[int, Field(ge=1)] = 1024
 
 

@@ -1,0 +1,144 @@
+"""Forecast, trading and significance metrics.
+
+Every model's forecast is in target units: a log return for `kind: return`, the probability
+of an up move for `kind: direction`. Errors are forecast - actual in those units, so RMSE, MAE
+and the Diebold-Mariano test apply to both (for direction, RMSE^2 is the Brier score).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn import metrics as skm
+
+TRADING_DAYS = 252
+
+
+def neutral_forecast(target_kind: str) -> float:
+    """The no-information forecast: zero log return (random walk), or a coin flip."""
+    return 0.5 if target_kind == "direction" else 0.0
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    ci = stats.binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def diebold_mariano(loss_diff: np.ndarray, horizon: int) -> tuple[float, float]:
+    """DM test with the Harvey-Leybourne-Newbold small-sample correction.
+
+    `loss_diff` = loss(model) - loss(benchmark) per period. Returns (statistic, one-sided
+    p-value) for H1: the model's expected loss is lower (statistic < 0 favours the model).
+    The long-run variance uses autocovariances up to lag horizon-1, as h-step errors are MA(h-1).
+    """
+    d = np.asarray(loss_diff, dtype=float)
+    n = len(d)
+    centred = d - d.mean()
+    gammas = [centred[k:] @ centred[: n - k] / n for k in range(horizon)]
+    long_run_var = gammas[0] + 2 * sum(gammas[1:])
+    if n < 3 or long_run_var <= 0:
+        return float("nan"), float("nan")
+    statistic = d.mean() / math.sqrt(long_run_var / n)
+    correction = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    statistic *= correction
+    return float(statistic), float(stats.t.cdf(statistic, df=n - 1))
+
+
+def strategy_returns(
+    forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float, cost_bps: float
+) -> pd.Series:
+    """Daily simple returns of a long/short sign strategy, equal-weighted across tickers.
+
+    Position at t = sign(forecast - neutral), held over the next day; costs are charged per
+    unit of turnover (a flip long->short is 2 units).
+    """
+    frame = pd.DataFrame(
+        {"date": dates, "ticker": tickers, "position": np.sign(forecast - neutral), "ret": np.expm1(next_return)}
+    ).sort_values(["ticker", "date"], kind="stable")
+    turnover = frame.groupby("ticker", sort=False)["position"].diff().fillna(frame["position"]).abs()
+    frame["pnl"] = frame["position"] * frame["ret"] - cost_bps / 1e4 * turnover
+    return frame.groupby("date")["pnl"].mean()
+
+
+def sharpe_ratio(returns: pd.Series) -> float | None:
+    std = returns.std()
+    return float(returns.mean() / std * math.sqrt(TRADING_DAYS)) if std > 0 else None
+
+
+def max_drawdown(returns: pd.Series) -> float:
+    equity = (1 + returns).cumprod()
+    return float((equity / equity.cummax() - 1).min())
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def model_metrics(
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    frame: pd.DataFrame,
+    benchmark: np.ndarray,
+    target_kind: str,
+    horizon: int,
+    cost_bps: float,
+) -> dict[str, float | int | None | dict]:
+    """All test metrics of one model. `frame` has date, ticker, close, next_return per test row."""
+    neutral = neutral_forecast(target_kind)
+    error = forecast - actual
+    out: dict[str, float | int | None | dict] = {
+        "n_test": len(actual),
+        "test_rmse": float(np.sqrt(np.mean(error**2))),
+        "test_mae": float(np.mean(np.abs(error))),
+    }
+    if target_kind == "return":
+        close = frame["close"].to_numpy()
+        out["test_price_rmse"] = float(skm.root_mean_squared_error(close * np.exp(actual), close * np.exp(forecast)))
+    makes_calls = bool(np.any(forecast != neutral))
+    actual_up = actual > neutral
+    if makes_calls:
+        hits = int(np.sum((forecast > neutral) == actual_up))
+        out["test_dir_acc"] = hits / len(actual)
+        out["test_dir_acc_lo"], out["test_dir_acc_hi"] = wilson_interval(hits, len(actual))
+    else:  # a constant neutral forecast makes no directional call
+        out["test_dir_acc"] = out["test_dir_acc_lo"] = out["test_dir_acc_hi"] = None
+    out["test_ic"] = _finite(stats.spearmanr(forecast, actual).statistic) if np.ptp(forecast) > 0 else None
+    pnl = strategy_returns(
+        forecast, frame["next_return"].to_numpy(), frame["date"].to_numpy(), frame["ticker"].to_numpy(), neutral, cost_bps
+    )
+    out["test_sharpe"] = _finite(sharpe_ratio(pnl))
+    out["test_max_drawdown"] = max_drawdown(pnl)
+    out["test_total_return"] = float((1 + pnl).prod() - 1)
+    if np.array_equal(forecast, benchmark):
+        out["dm_stat"] = out["dm_pvalue"] = None
+    else:
+        loss_diff = pd.Series(error**2 - (benchmark - actual) ** 2).groupby(frame["date"].to_numpy()).mean()
+        stat, pvalue = diebold_mariano(loss_diff.to_numpy(), horizon)
+        out["dm_stat"], out["dm_pvalue"] = _finite(stat), _finite(pvalue)
+    if target_kind == "direction":
+        calls = (forecast > 0.5).astype(int)
+        truth = actual.astype(int)
+        out["test_accuracy"] = float(skm.accuracy_score(truth, calls))
+        out["test_f1"] = float(skm.f1_score(truth, calls, zero_division=0))
+        out["test_roc_auc"] = _finite(skm.roc_auc_score(truth, forecast)) if len(set(truth)) == 2 and np.ptp(forecast) > 0 else None
+        tn, fp, fn, tp = skm.confusion_matrix(truth, calls, labels=[0, 1]).ravel()
+        out["test_confusion"] = {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
+    return out
+
+
+def equity_curves(
+    predictions: pd.DataFrame, models: list[str], target_kind: str, cost_bps: float
+) -> pd.DataFrame:
+    """Equity (start 1.0) of each model's sign strategy by date; `predictions` as evaluate writes it."""
+    neutral = neutral_forecast(target_kind)
+    columns = {
+        name: (1 + strategy_returns(
+            predictions[name].to_numpy(), predictions["next_return"].to_numpy(), predictions["date"].to_numpy(),
+            predictions["ticker"].to_numpy(), neutral, cost_bps,
+        )).cumprod()
+        for name in models
+    }
+    return pd.DataFrame(columns).rename_axis("date").reset_index()
