@@ -1,0 +1,101 @@
+"""Shared fixtures: a real git + DVC repo in a temp folder, running the real pipeline."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# Small and fast: synthetic data, short windows, tiny models, few epochs.
+SMALL = {
+    "data": {"source": "synthetic", "synthetic": {"kind": "ar1", "n_days": 4000, "n_series": 1, "phi": 0.3, "seed": 0}},
+    "features": {"return_lags": [1, 5], "volatility_windows": [5], "ma_windows": [5, 10], "rsi_window": 14,
+                 "macd": None, "volume_window": 10},
+    "window": {"seq_len": 10},
+    "train": {"max_epochs": 6, "batch_size": 64, "lr": 0.003, "patience": 3, "accelerator": "cpu"},
+    "lstm": {"hidden_size": 16, "num_layers": 1, "dropout": 0.0},
+    "transformer": {"d_model": 16, "nhead": 2, "num_layers": 1, "dropout": 0.0},
+}
+
+
+def deep_update(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class Repo:
+    """A throwaway copy of the project as a user would have it: git, DVC, params.yaml."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+        env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", PYTHONPATH=str(self.path / "src"), CI="true",
+                   GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+        env.update(extra)
+        return env
+
+    def run(self, *cmd: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(cmd, cwd=self.path, env=self.env(**env), capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return proc
+
+    def dvc(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        return self.run(str(BIN / "dvc"), *args, check=check, **env)
+
+    @property
+    def params(self) -> dict:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+    def set_params(self, overrides: dict) -> None:
+        (self.path / "params.yaml").write_text(yaml.safe_dump(deep_update(self.params, overrides), sort_keys=False))
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"sqlite:///{self.path / 'mlflow.db'}"
+
+
+def make_repo(path: Path, overrides: dict) -> Repo:
+    for item in ("dvc.yaml", "pipeline", "src", "data/input", ".gitignore"):
+        source = ROOT / item
+        target = path / item
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+    params = deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), deep_update(SMALL, overrides))
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo = Repo(path)
+    repo.run("git", "init", "-q")
+    repo.dvc("init", "-q")
+    repo.dvc("config", "core.analytics", "false")
+    repo.run("git", "add", "-A")
+    repo.run("git", "commit", "-qm", "init")
+    return repo
+
+
+@pytest.fixture
+def new_repo(tmp_path: Path):
+    """Factory: new_repo(overrides) -> Repo, with the small params merged over params.yaml."""
+
+    def factory(overrides: dict | None = None) -> Repo:
+        return make_repo(tmp_path / "repo", overrides or {})
+
+    return factory

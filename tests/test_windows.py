@@ -1,0 +1,101 @@
+"""window: chronological split by target date, purge, train-only scaler, zero-copy views."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsarena.config import FeatureParams, SyntheticParams, WindowParams
+from tsarena.data.sources import synthetic_prices
+from tsarena.errors import TsarenaError
+from tsarena.features import build_features
+from tsarena.windows import chronological_split, fit_transform, training_rows, window_view, windows_at
+
+
+def table(horizon: int = 5, n_series: int = 3, n_days: int = 400):
+    raw = synthetic_prices(SyntheticParams(kind="gbm", n_days=n_days, n_series=n_series), None)
+    # tickers with different calendars: drop some days from one of them
+    raw = raw.drop(raw[(raw["ticker"] == "SYN1")].index[::7])
+    features, names = build_features(raw, FeatureParams(target={"horizon": horizon}))
+    return features, names
+
+
+PARAMS = WindowParams(seq_len=20, val_frac=0.2, test_frac=0.2)
+
+
+def test_no_window_crosses_a_ticker():
+    features, _ = table()
+    split = chronological_split(features, PARAMS)
+    tickers = features["ticker"].to_numpy()
+    for ends in (split.train, split.val, split.test):
+        starts = ends - PARAMS.seq_len + 1
+        assert (starts >= 0).all()
+        assert (tickers[starts] == tickers[ends]).all()
+
+
+def test_split_is_chronological_on_target_date_and_purged():
+    features, _ = table(horizon=5)
+    split = chronological_split(features, PARAMS)
+    dates, target_dates = features["date"].to_numpy(), features["target_date"].to_numpy()
+    assert (target_dates[split.train] < split.val_start).all()
+    assert ((target_dates[split.val] >= split.val_start) & (target_dates[split.val] < split.test_start)).all()
+    assert (target_dates[split.test] >= split.test_start).all()
+    # purge: no training label interval (date, target_date] overlaps any validation label, likewise val -> test
+    assert target_dates[split.train].max() <= dates[split.val].min()
+    assert target_dates[split.val].max() <= dates[split.test].min()
+    assert split.purged["train"] > 0 and split.purged["val"] > 0
+
+
+def test_horizon_one_purges_nothing():
+    features, _ = table(horizon=1)
+    assert chronological_split(features, PARAMS).purged == {"train": 0, "val": 0}
+
+
+def test_date_split_uses_the_given_dates():
+    features, _ = table()
+    params = WindowParams(seq_len=20, val_start="2000-10-02", test_start="2001-01-02")
+    split = chronological_split(features, params)
+    assert split.val_start == pd.Timestamp("2000-10-02") and split.test_start == pd.Timestamp("2001-01-02")
+
+
+def test_every_test_target_row_is_predicted_exactly_once():
+    features, _ = table()
+    split = chronological_split(features, PARAMS)
+    eligible = features.index[(features["target_date"] >= split.test_start)]
+    # every eligible row that has a full window behind it
+    position = features.groupby("ticker").cumcount()
+    eligible = eligible[position[eligible] >= PARAMS.seq_len - 1]
+    assert len(np.unique(split.test)) == len(split.test)
+    assert set(split.test) == set(eligible)
+
+
+def test_scaler_statistics_are_those_of_training_rows_alone():
+    features, names = table()
+    split = chronological_split(features, PARAMS)
+    tickers = features["ticker"].to_numpy()
+    mask = training_rows(tickers, split.train)
+    # every training row is on or before its ticker's last training window end, and no later row is in
+    for ticker in np.unique(tickers):
+        last_train_date = features["date"].to_numpy()[split.train][tickers[split.train] == ticker].max()
+        rows = features["ticker"] == ticker
+        assert (mask[rows.to_numpy()] == (features.loc[rows, "date"] <= last_train_date).to_numpy()).all()
+    values = features[names].to_numpy()
+    matrix, state = fit_transform(values, mask, "standard")
+    np.testing.assert_allclose(state["mean"], values[mask].mean(axis=0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(state["scale"], values[mask].std(axis=0), rtol=1e-5)
+    assert abs(matrix[mask].mean(axis=0)).max() < 1e-4
+    assert not np.allclose(matrix[~mask].mean(axis=0), 0, atol=1e-3)  # later rows not used to fit
+
+
+def test_windows_are_views_into_one_matrix():
+    matrix = np.arange(60, dtype=np.float32).reshape(20, 3)
+    view = window_view(matrix, 4)
+    assert view.shape == (17, 4, 3) and np.shares_memory(view, matrix)
+    np.testing.assert_array_equal(view[5], matrix[5:9])
+    batch = windows_at(matrix, np.array([3, 10]), 4)
+    np.testing.assert_array_equal(batch[1], matrix[7:11])
+
+
+def test_empty_split_is_a_clear_error():
+    features, _ = table(n_days=300)
+    with pytest.raises(TsarenaError, match="the test split has no windows"):
+        chronological_split(features, WindowParams(seq_len=20, val_start="2000-06-01", test_start="2030-01-01"))
