@@ -42,13 +42,14 @@ def main() -> None:
     import mlflow
     from tsarena import tracking as tr
     from tsarena.models import build_model, save_checkpoint
-    from tsarena.training import fit, interactive, loss_function
+    from tsarena.training import fit, interactive, loss_function, seed_all
 
     uri = tr.resolve_uri(tracking.uri)
     experiment_id = tr.connect(uri, tracking.experiment)  # fails fast, before training
     flat = config.flatten(params)
     md5 = tr.dvc_out_md5("window", WINDOWS)
     cfg = model_config(name, params[name], windows.meta, windows.n_features)
+    seed_all(params["seed"])
     model = build_model(name, cfg)
     loss = loss_function(windows.meta["target_kind"], windows.meta["target_std"])
 

@@ -155,6 +155,11 @@ def make_trainer(params: TrainParams, callbacks: list[L.Callback], root_dir: str
     )
 
 
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch: call before building the model so its init is seeded too."""
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
 def fit(
     model: nn.Module,
     matrix: np.ndarray,
@@ -166,8 +171,11 @@ def fit(
     seed: int,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train with early stopping on val_loss; the model ends with the best epoch's weights."""
-    L.seed_everything(seed, workers=True, verbose=False)
+    """Train with early stopping on val_loss; the model ends with the best epoch's weights.
+
+    Reseeds, so dropout and shuffling are reproducible whatever ran before.
+    """
+    seed_all(seed)
     module = Forecaster(model, matrix, targets, seq_len, params, loss)
     history = EpochHistory(on_epoch)
     with tempfile.TemporaryDirectory(prefix="tsarena-ckpt-") as root:
