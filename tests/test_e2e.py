@@ -1,0 +1,170 @@
+"""End to end: real `dvc repro` in a temporary git repo, logging to a real SQLite MLflow store.
+
+ar1 data (planted autocorrelation 0.3) must show skill; gbm data (no signal) must show none.
+The gbm test is the leak detector: keep it in CI.
+"""
+
+import json
+import socket
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import make_repo
+
+pytestmark = pytest.mark.e2e
+STAGES = ["ingest", "feature", "window", "train_lstm", "train_transformer", "evaluate", "compare"]
+
+
+def ran(output: str) -> set[str]:
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+
+
+@pytest.fixture(scope="module")
+def ar1(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("ar1"), {"data": {"synthetic": {"kind": "ar1", "phi": 0.3}}})
+    first = repo.dvc("repro")
+    return repo, first
+
+
+@pytest.fixture(scope="module")
+def client(ar1):
+    from mlflow import MlflowClient
+
+    return MlflowClient(ar1[0].mlflow_uri)
+
+
+def runs_by_name(client, name: str):
+    experiment = client.get_experiment_by_name("tsarena")
+    return client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'", order_by=["attributes.start_time ASC"])
+
+
+def test_repro_runs_every_stage_then_nothing(ar1):
+    repo, first = ar1
+    assert ran(first.stdout) == set(STAGES)
+    for path in ["data/raw/prices.parquet", "data/features/features.parquet", "data/windows/matrix.npy",
+                 "data/models/lstm/model.pt", "data/models/transformer/history.csv", "data/eval/metrics.json",
+                 "data/eval/predictions.parquet", "data/reports/comparison.md", "data/reports/equity.png"]:
+        assert (repo.path / path).is_file(), path
+    second = repo.dvc("repro")
+    assert ran(second.stdout) == set()
+    assert "Data and pipelines are up to date" in second.stdout
+
+
+def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
+    metrics = json.loads((ar1[0].path / "data/eval/metrics.json").read_text())
+    assert metrics["lstm"]["dm_pvalue"] < 0.05
+    assert metrics["lstm"]["test_rmse"] < metrics["random_walk"]["test_rmse"]
+    assert metrics["lstm"]["test_dir_acc_lo"] > 0.5
+    predictions = pd.read_parquet(ar1[0].path / "data/eval/predictions.parquet")
+    assert len(predictions) == metrics["lstm"]["n_test"] == predictions[["date", "ticker"]].drop_duplicates().shape[0]
+    report = (ar1[0].path / "data/reports/comparison.md").read_text()
+    assert "alias `champion`" in report
+
+
+def test_one_mlflow_run_per_model_with_params_curves_tags_and_test_metrics(ar1, client):
+    repo, _ = ar1
+    lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
+    windows_md5 = next(o["md5"] for o in lock["stages"]["window"]["outs"] if o["path"] == "data/windows")
+    for name in ("lstm", "transformer"):
+        (run,) = runs_by_name(client, name)
+        assert run.data.params[f"{name}.num_layers"] == "1"
+        assert run.data.params["train.lr"] == "0.003" and run.data.params["seed"] == "42"
+        history = pd.read_csv(repo.path / f"data/models/{name}/history.csv")
+        curve = client.get_metric_history(run.info.run_id, "val_loss")
+        assert [m.step for m in curve] == history["epoch"].tolist()
+        assert np.allclose([m.value for m in curve], history["val_loss"])
+        tags = run.data.tags
+        assert tags["stage"] == f"train_{name}" and tags["data_md5"] == windows_md5
+        assert len(tags["git_commit"]) == 40 and tags["git_dirty"] in ("true", "false") and tags["params_hash"]
+        assert run.inputs.dataset_inputs[0].dataset.digest == windows_md5
+        assert "test_rmse" in run.data.metrics and "dm_pvalue" in run.data.metrics
+        assert json.loads((repo.path / f"data/models/{name}/run.json").read_text())["run_id"] == run.info.run_id
+    (compare,) = runs_by_name(client, "compare")
+    assert compare.data.tags["model_run.lstm"] == runs_by_name(client, "lstm")[0].info.run_id
+    artifacts = {a.path for a in client.list_artifacts(compare.info.run_id, "report")}
+    assert {"report/comparison.md", "report/comparison.csv", "report/loss_curves.png"} <= artifacts
+
+
+def test_logged_model_loads_with_pyfunc_and_matches_the_evaluated_predictions(ar1):
+    import mlflow
+
+    from tsarena.windows import load_windows, windows_at
+
+    repo, _ = ar1
+    run = json.loads((repo.path / "data/models/lstm/run.json").read_text())
+    mlflow.set_tracking_uri(run["tracking_uri"])
+    model = mlflow.pyfunc.load_model(run["model_uri"])
+    windows = load_windows(repo.path / "data/windows")
+    ends = windows.ends["test"][:5]
+    batch = np.ascontiguousarray(windows_at(windows.matrix, ends, windows.seq_len))
+    served = np.asarray(model.predict(batch)).ravel()
+    expected = pd.read_parquet(repo.path / "data/eval/predictions.parquet")["lstm"].to_numpy()[:5]
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_champion_is_registered_when_it_beats_random_walk(ar1, client):
+    version = client.get_model_version_by_alias("tsarena-forecaster", "champion")
+    assert version.run_id in {runs_by_name(client, n)[0].info.run_id for n in ("lstm", "transformer")}
+
+
+def test_unreachable_tracking_server_fails_the_stage_before_training(ar1):
+    repo, _ = ar1
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    before = (repo.path / "data/models/lstm/model.pt").read_bytes()
+    start = time.monotonic()
+    proc = repo.run("python", "pipeline/train.py", "lstm", check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    assert time.monotonic() - start < 30
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: MLflow tracking store http://127.0.0.1:{port} unreachable")
+    assert "epoch" not in proc.stdout
+    assert (repo.path / "data/models/lstm/model.pt").read_bytes() == before
+
+
+def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1, client):
+    repo, _ = ar1
+    original = (repo.path / "params.yaml").read_text()
+    repo.set_params({"features": {"rsi_window": 10}})
+    status = json.loads(repo.dvc("status", "--json").stdout)
+    assert set(status) == {"feature"}  # DVC flags the stage whose params changed; never ingest
+    assert {"changed deps": {"params.yaml": {"features": "modified"}}} in status["feature"]
+    assert ran(repo.dvc("repro").stdout) == set(STAGES) - {"ingest"}
+    n_runs = len(runs_by_name(client, "lstm"))
+    # back to the committed params: DVC's run-cache restores every stage, runs no command, logs no run
+    (repo.path / "params.yaml").write_text(original)
+    out = repo.dvc("repro").stdout
+    assert ran(out) == set() and "is cached" in out
+    assert len(runs_by_name(client, "lstm")) == n_runs
+
+
+def test_lstm_param_change_reruns_only_train_lstm_and_descendants(ar1, client):
+    repo, _ = ar1
+    lstm_runs, transformer_runs = len(runs_by_name(client, "lstm")), len(runs_by_name(client, "transformer"))
+    repo.set_params({"lstm": {"hidden_size": 8}})
+    out = repo.dvc("repro").stdout
+    assert ran(out) == {"train_lstm", "evaluate", "compare"}
+    runs = runs_by_name(client, "lstm")
+    assert len(runs) == lstm_runs + 1 and runs[-1].data.params["lstm.hidden_size"] == "8"
+    assert len(runs_by_name(client, "transformer")) == transformer_runs
+
+
+def test_no_model_shows_skill_on_a_random_walk(tmp_path):
+    """The leak detector. On gbm prices nothing is forecastable: a significant DM p-value, or a
+    direction accuracy significantly above a coin, means the future leaked into a feature or split.
+    (Accuracy significantly *below* 0.5 happens by chance at 5% per model and is not a leak.)"""
+    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm"}}})
+    repo.dvc("repro")
+    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    for name, m in metrics.items():
+        if m["dm_pvalue"] is not None:
+            assert m["dm_pvalue"] >= 0.05, name
+        if m["test_dir_acc"] is not None:
+            assert m["test_dir_acc_lo"] <= 0.5, name
+    report = (repo.path / "data/reports/comparison.md").read_text()
+    assert "No model beats the random walk significantly" in report
+    assert "alias was left where it was" in report

@@ -1,0 +1,74 @@
+"""Tracking URI resolution and store checks (real MLflow SQLite stores, no server)."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tsarena import tracking
+from tsarena.errors import TsarenaError
+
+
+def test_uri_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.resolve_uri(None) == f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.resolve_uri(None) == "http://127.0.0.1:5999"
+    assert tracking.resolve_uri("sqlite:////x/y.db") == "sqlite:////x/y.db"
+
+
+def test_relative_sqlite_uri_is_anchored_at_the_repo_root(monkeypatch, tmp_path):
+    """dvc exp --temp/--queue run in a copy that is deleted: a relative store would vanish with it."""
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking.resolve_uri("sqlite:///stores/m.db") == f"sqlite:///{tmp_path}/stores/m.db"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_fails_fast_with_a_clear_error():
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    start = time.monotonic()
+    with pytest.raises(TsarenaError, match="MLflow tracking store .* unreachable"):
+        tracking.connect(uri, "x")
+    assert time.monotonic() - start < 10
+
+
+def test_unwritable_store_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(TsarenaError, match="unreachable or unwritable"):
+        tracking.connect(f"sqlite:///{blocker}/mlflow.db", "x")
+
+
+def test_store_and_experiment_created_once_by_parallel_processes(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    code = "import sys; from tsarena import tracking; print(tracking.connect(sys.argv[1], 'exp'))"
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-500:] for r in results]
+    assert len({out.strip() for out, _ in results}) == 1  # one experiment id for all
+
+
+def test_experiment_artifacts_live_beside_the_store_not_in_the_cwd(tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment_id = tracking.connect(uri, "artifacts")
+    location = MlflowClient(uri).get_experiment(experiment_id).artifact_location
+    assert location == (tmp_path / "mlartifacts").as_uri()
+
+
+def test_dvc_out_md5_reads_the_lock(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  window:\n    cmd: x\n    outs:\n    - path: data/windows\n      md5: abc.dir\n")
+    assert tracking.dvc_out_md5("window", "data/windows", str(lock)) == "abc.dir"
+    assert tracking.dvc_out_md5("feature", "data/windows", str(lock)).startswith("unknown")
