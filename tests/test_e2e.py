@@ -126,6 +126,17 @@ def test_unreachable_tracking_server_fails_the_stage_before_training(ar1):
     assert (repo.path / "data/models/lstm/model.pt").read_bytes() == before
 
 
+def test_too_few_training_windows_for_a_batch_is_a_param_error(ar1):
+    repo, _ = ar1
+    original = (repo.path / "params.yaml").read_text()
+    repo.set_params({"train": {"batch_size": 50_000}})
+    proc = repo.run("python", "pipeline/train.py", "lstm", check=False)
+    (repo.path / "params.yaml").write_text(original)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fewer than train.batch_size=50000 (window.seq_len, train.batch_size)" in lines[0]
+
+
 def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1, client):
     repo, _ = ar1
     original = (repo.path / "params.yaml").read_text()

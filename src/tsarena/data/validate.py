@@ -64,7 +64,7 @@ def _longest_nan_run(missing: np.ndarray) -> tuple[int, int]:
 
 
 def _handle_missing(frame: pd.DataFrame, where: str, policy: str, max_run: int) -> pd.DataFrame:
-    numeric = [*PRICE_COLUMNS, "volume"]
+    numeric = ["close", "open", "high", "low", "volume"]  # close first: others may default to it
     if not frame[numeric].isna().any().any():
         return frame
     parts = []
