@@ -5,6 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # stage commands in dvc.yaml call `python`: make it the environment's
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test env clean-env
 

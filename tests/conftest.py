@@ -44,7 +44,8 @@ class Repo:
         self.path = path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+        # as a user's shell: bytecode is written (the CI environment does), no tracking overrides
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "PYTHONDONTWRITEBYTECODE"))}
         env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", PYTHONPATH=str(self.path / "src"), CI="true",
                    GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
         env.update(extra)
@@ -72,7 +73,7 @@ class Repo:
 
 
 def make_repo(path: Path, overrides: dict) -> Repo:
-    for item in ("dvc.yaml", "pipeline", "src", "data/input", ".gitignore"):
+    for item in ("dvc.yaml", "pipeline", "src", "data/input", ".gitignore", ".dvcignore"):
         source = ROOT / item
         target = path / item
         if source.is_dir():

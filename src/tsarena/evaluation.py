@@ -118,7 +118,7 @@ def model_metrics(
         loss_diff = pd.Series(error**2 - (benchmark - actual) ** 2).groupby(frame["date"].to_numpy()).mean()
         stat, pvalue = diebold_mariano(loss_diff.to_numpy(), horizon)
         out["dm_stat"], out["dm_pvalue"] = _finite(stat), _finite(pvalue)
-    if target_kind == "direction":
+    if target_kind == "direction" and makes_calls:
         calls = (forecast > 0.5).astype(int)
         truth = actual.astype(int)
         out["test_accuracy"] = float(skm.accuracy_score(truth, calls))
