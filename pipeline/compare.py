@@ -64,9 +64,9 @@ def main() -> None:
         report.plot_equity(pd.read_csv(EVAL / "equity.csv", parse_dates=["date"]), tmp / "equity.png")
         report.plot_losses(histories, tmp / "loss_curves.png")
         report.plot_metric(table, intervals, cmp.select_by, tmp / f"{cmp.select_by}.png")
-        with mlflow.start_run(experiment_id=experiment_id, run_name="compare",
-                              tags={**tr.run_tags("compare", tr.dvc_out_md5("evaluate", "data/eval/predictions.parquet"), flat),
-                                    **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}) as run:
+        tags = {**tr.run_tags("compare", tr.dvc_out_md5("evaluate", "data/eval/predictions.parquet"), flat),
+                **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
+        with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
             note = register(champion, runs, cmp, tmp)
             (tmp / "comparison.md").write_text(report.to_markdown(table, text, note))

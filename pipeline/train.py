@@ -59,8 +59,7 @@ def main() -> None:
             print(f"{name} epoch {row['epoch']:>3}: train_loss {row['train_loss']:.5f} "
                   f"val_loss {row['val_loss']:.5f} lr {row['lr']:.2e}", flush=True)
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name,
-                          tags=tr.run_tags(f"train_{name}", md5, flat)) as run:
+    with tr.run(experiment_id, name, tr.run_tags(f"train_{name}", md5, flat)) as run:
         mlflow.log_params(flat)
         mlflow.log_param("model.n_parameters", sum(p.numel() for p in model.parameters()))
         tr.log_windows_input(windows.matrix, windows.targets, WINDOWS, md5)

@@ -179,3 +179,25 @@ def test_no_model_shows_skill_on_a_random_walk(tmp_path):
     report = (repo.path / "data/reports/comparison.md").read_text()
     assert "No model beats the random walk significantly" in report
     assert "alias was left where it was" in report
+
+
+def test_predict_command_reproduces_the_evaluated_forecast(ar1, tmp_path):
+    """Raw prices up to a test date -> the same forecast evaluate made for that date."""
+    from conftest import BIN
+
+    repo, _ = ar1
+    predictions = pd.read_parquet(repo.path / "data/eval/predictions.parquet")
+    row = predictions.iloc[len(predictions) // 2]
+    raw = pd.read_parquet(repo.path / "data/raw/prices.parquet")
+    csv = tmp_path / "prices.csv"
+    raw[raw["date"] <= row["date"]].drop(columns="ticker").to_csv(csv, index=False)
+    out = repo.run(str(BIN / "tsarena"), "predict", str(csv), "--model", "lstm").stdout.splitlines()
+    header, values = out[0].split(), out[1].split()
+    assert header == ["ticker", "as_of", "close", "log_return_1d", "price_1d"]
+    assert values[1] == str(row["date"].date())
+    assert float(values[3]) == pytest.approx(row["lstm"], rel=1e-3, abs=1e-6)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Close\n2020-01-01,abc\n")
+    proc = repo.run(str(BIN / "tsarena"), "predict", str(bad), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: non-numeric value 'abc' ({bad}, column close, line 2)"]

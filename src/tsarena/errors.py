@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from typing import Callable
 
@@ -16,18 +17,36 @@ class TsarenaError(Exception):
         super().__init__(f"{what} ({where})" if where else what)
 
 
+class StageInterrupted(BaseException):
+    """SIGTERM or SIGINT during a stage.
+
+    A BaseException of our own, not KeyboardInterrupt: Lightning swallows KeyboardInterrupt
+    into sys.exit(1), but re-raises this, so cleanup (temp outputs, the MLflow run) happens.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise StageInterrupted(signum)
+
+
 def stage_main(fn: Callable[[], None]) -> Callable[[], None]:
     """Run a stage entry point; bad input ends it with one line on stderr, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper() -> None:
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         try:
             fn()
         except TsarenaError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(1)
-        except KeyboardInterrupt:
-            print("error: interrupted", file=sys.stderr)
-            sys.exit(130)
+        except StageInterrupted as exc:
+            print(f"error: interrupted by {exc}; no output was written", file=sys.stderr)
+            sys.exit(128 + exc.signum)
 
     return wrapper

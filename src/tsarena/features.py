@@ -72,8 +72,13 @@ def ticker_targets(prices: pd.DataFrame, horizon: int) -> pd.DataFrame:
     )
 
 
-def build_features(prices: pd.DataFrame, params: FeatureParams) -> tuple[pd.DataFrame, list[str]]:
-    """Features + target for every ticker; rows with any undefined value are dropped per ticker."""
+def build_features(
+    prices: pd.DataFrame, params: FeatureParams, labelled: bool = True
+) -> tuple[pd.DataFrame, list[str]]:
+    """Features + target for every ticker; rows with any undefined value are dropped per ticker.
+
+    `labelled=False` keeps the latest rows, whose target is not known yet (for forecasting).
+    """
     parts = []
     for _, group in prices.groupby("ticker", sort=False):
         features = ticker_features(group, params)
@@ -86,6 +91,7 @@ def build_features(prices: pd.DataFrame, params: FeatureParams) -> tuple[pd.Data
     else:
         table["target"] = table["forward_return"]
     table = table.drop(columns="forward_return")
-    table = table.replace([np.inf, -np.inf], np.nan).dropna().reset_index(drop=True)
+    table = table.replace([np.inf, -np.inf], np.nan)
+    table = table.dropna(subset=None if labelled else feature_names).reset_index(drop=True)
     table[feature_names] = table[feature_names].astype("float32")
     return table[[*KEY_COLUMNS, *feature_names, "target"]], feature_names

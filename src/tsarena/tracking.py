@@ -5,12 +5,14 @@ Knows nothing of architectures: it logs what it is handed. Imported only by stag
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import subprocess
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,7 +22,7 @@ import numpy as np
 import yaml
 from filelock import FileLock
 
-from tsarena.errors import TsarenaError
+from tsarena.errors import StageInterrupted, TsarenaError
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
@@ -98,6 +100,17 @@ def connect(uri: str, experiment: str) -> str:
     except Exception as exc:  # any failure to open the store is the same user-facing problem
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise TsarenaError(f"MLflow tracking store {uri} unreachable or unwritable: {reason}", "tracking.uri") from None
+
+
+@contextlib.contextmanager
+def run(experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[Any]:
+    """An MLflow run that ends FINISHED, FAILED on error, or KILLED when the stage is interrupted."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as active:
+        try:
+            yield active
+        except StageInterrupted:
+            mlflow.end_run("KILLED")
+            raise
 
 
 def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:

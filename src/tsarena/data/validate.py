@@ -15,6 +15,7 @@ from tsarena.errors import TsarenaError
 
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 COLUMNS = ["date", "ticker", *PRICE_COLUMNS, "volume"]
+CHECK_ORDER = ["close", "open", "high", "low", "volume"]  # close first: a CSV's missing OHLC default to it
 
 
 def _place(where: str, *parts: str) -> str:
@@ -64,7 +65,7 @@ def _longest_nan_run(missing: np.ndarray) -> tuple[int, int]:
 
 
 def _handle_missing(frame: pd.DataFrame, where: str, policy: str, max_run: int) -> pd.DataFrame:
-    numeric = ["close", "open", "high", "low", "volume"]  # close first: others may default to it
+    numeric = CHECK_ORDER
     if not frame[numeric].isna().any().any():
         return frame
     parts = []
@@ -140,12 +141,12 @@ def normalise_prices(
     )
     frame = pd.DataFrame({"date": _parse_dates(raw["date"], labels, where)})
     frame["ticker"] = raw["ticker"].astype(str).str.strip()
-    for column in [*PRICE_COLUMNS, "volume"]:
+    for column in CHECK_ORDER:
         frame[column] = _parse_numbers(raw[column], column, labels, where)
     frame["_label"] = labels
     frame = _check_order(frame, where, sort, sort_key)
     frame = _handle_missing(frame, where, nan_policy, max_nan_run)
-    for column in PRICE_COLUMNS:
+    for column in CHECK_ORDER[:4]:
         bad = frame[column] <= 0
         if bad.any():
             i = bad.idxmax()

@@ -1,0 +1,167 @@
+"""Team scale, end to end with the real tools: queued sweeps, faults, a real `mlflow server`,
+serving the champion over HTTP, and the `tsarena predict` command."""
+
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import BIN, make_repo
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{url}: server exited with {proc.returncode}: {proc.stderr.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not come up in {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def runs_named(uri: str, name: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tsarena")
+    return client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_killed_training_leaves_no_output_marks_the_run_killed_and_repro_recovers(tmp_path, signum):
+    repo = make_repo(tmp_path, {"train": {"max_epochs": 500, "patience": 500}})
+    repo.dvc("repro", "window")
+    proc = subprocess.Popen(["python", "pipeline/train.py", "lstm"], cwd=repo.path, env=repo.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # line logs (CI=true): wait until an epoch is done, then kill mid-epoch
+        if "epoch   1:" in line:
+            break
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum
+    assert err.strip().splitlines()[-1] == f"error: interrupted by {signum.name}; no output was written"
+    models = repo.path / "data/models"
+    assert not (models / "lstm").exists() and not list(models.glob(".*")) if models.exists() else True
+    (run,) = runs_named(repo.mlflow_uri, "lstm")
+    assert run.info.status == "KILLED"
+    repo.set_params({"train": {"max_epochs": 2}})
+    out = repo.dvc("repro").stdout
+    assert "Running stage 'train_lstm'" in out and (models / "lstm/model.pt").is_file()
+    assert {r.info.status for r in runs_named(repo.mlflow_uri, "lstm")} == {"KILLED", "FINISHED"}
+
+
+def test_queued_sweep_with_two_jobs_logs_every_experiment_into_the_users_store(tmp_path):
+    repo = make_repo(tmp_path, {"data": {"synthetic": {"n_days": 1200}}, "train": {"max_epochs": 2}})
+    assert not (repo.path / "mlflow.db").exists()  # a fresh store, created by two workers at once
+    repo.dvc("exp", "run", "--queue", "-S", "lstm.hidden_size=8,12")
+    repo.dvc("queue", "start", "--jobs", "2")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = repo.dvc("queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    names = set(repo.dvc("exp", "ls", "--name-only").stdout.split()) - {"master:", "main:"}
+    names = {n for n in names if not n.endswith(":")}
+    for name in names:
+        log = repo.dvc("queue", "logs", name).stdout
+        assert "database is locked" not in log and "Traceback" not in log
+    assert len(names) == 2
+    lstm = runs_named(repo.mlflow_uri, "lstm")
+    assert {r.data.tags["dvc_exp_name"] for r in lstm} == names
+    assert sorted(r.data.params["lstm.hidden_size"] for r in lstm) == ["12", "8"]
+    assert {r.data.tags["dvc_exp_name"] for r in runs_named(repo.mlflow_uri, "compare")} == names
+    # the experiments' artifacts live beside the user's store, not in the deleted temp copies
+    assert list((repo.path / "mlartifacts").rglob("model.pt2"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `mlflow server` (SQLite backend, served artifacts) on a free loopback port."""
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts")],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", proc)
+        yield uri, root
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def served_repo(tmp_path_factory, server):
+    uri, _ = server
+    repo = make_repo(tmp_path_factory.mktemp("served"), {})
+    repo.dvc("repro", MLFLOW_TRACKING_URI=uri)
+    return repo
+
+
+def test_pipeline_logs_to_a_real_tracking_server(served_repo, server):
+    uri, root = server
+    assert not (served_repo.path / "mlflow.db").exists() and not (served_repo.path / "mlartifacts").exists()
+    for name in ("lstm", "transformer", "compare"):
+        (run,) = runs_named(uri, name)
+        assert run.info.status == "FINISHED"
+    (lstm,) = runs_named(uri, "lstm")
+    assert "test_rmse" in lstm.data.metrics and lstm.data.params["lstm.hidden_size"] == "16"
+    assert json.loads((served_repo.path / "data/models/lstm/run.json").read_text())["tracking_uri"] == uri
+    assert list((root / "artifacts").rglob("model.pt2"))  # artifacts went through the server
+
+
+def test_champion_served_over_http_matches_evaluated_predictions(served_repo, server):
+    from tsarena.windows import load_windows, windows_at
+
+    uri, _ = server
+    metrics = json.loads((served_repo.path / "data/eval/metrics.json").read_text())
+    report = (served_repo.path / "data/reports/comparison.md").read_text()
+    champion = next(name for name in ("lstm", "transformer") if f"**{name}** is registered" in report)
+    assert metrics[champion]["dm_pvalue"] < 0.05 and "alias `champion`" in report
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "models", "serve", "-m", "models:/tsarena-forecaster@champion", "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=served_repo.path, env=served_repo.env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc)
+        windows = load_windows(served_repo.path / "data/windows")
+        batch = windows_at(windows.matrix, windows.ends["test"][:16], windows.seq_len)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": batch.tolist()}).encode(),
+            headers={"Content-Type": "application/json"})
+        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]).ravel()
+    finally:
+        stop(proc)
+    expected = pd.read_parquet(served_repo.path / "data/eval/predictions.parquet")[champion].to_numpy()[:16]
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
