@@ -71,7 +71,7 @@ def test_killed_training_leaves_no_output_marks_the_run_killed_and_repro_recover
     (run,) = runs_named(repo.mlflow_uri, "lstm")
     assert run.info.status == "KILLED"
     repo.set_params({"train": {"max_epochs": 2}})
-    out = repo.dvc("repro").stdout
+    out = repo.dvc("repro", "train_lstm").stdout
     assert "Running stage 'train_lstm'" in out and (models / "lstm/model.pt").is_file()
     assert {r.info.status for r in runs_named(repo.mlflow_uri, "lstm")} == {"KILLED", "FINISHED"}
 

@@ -52,6 +52,12 @@ def loader(ends: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0) -> D
     return DataLoader(torch.as_tensor(ends, dtype=torch.long), sampler=sampler, batch_size=None)
 
 
+def as_tensor(array: np.ndarray) -> torch.Tensor:
+    """A float32 tensor sharing memory with `array` where possible (read-only arrays are copied)."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def loss_function(target_kind: str, target_std: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """MSE in standardised units (1.0 = no skill) for returns; BCE on logits for direction."""
     if target_kind == "direction":
@@ -80,8 +86,9 @@ class Forecaster(L.LightningModule):
         self.model = model
         self.params = params
         self.loss = loss
-        self.register_buffer("matrix", torch.from_numpy(np.array(matrix, dtype=np.float32)), persistent=False)
-        self.register_buffer("targets", torch.from_numpy(np.array(targets, dtype=np.float32)), persistent=False)
+        # no copy when the arrays are already float32 and contiguous (as the window stage writes them)
+        self.register_buffer("matrix", as_tensor(matrix), persistent=False)
+        self.register_buffer("targets", as_tensor(targets), persistent=False)
         self.register_buffer("offsets", torch.arange(-seq_len + 1, 1), persistent=False)
 
     def gather(self, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,7 +204,7 @@ def fit(
 def predict(model: nn.Module, matrix: np.ndarray, ends: np.ndarray, seq_len: int, batch_size: int = 1024) -> np.ndarray:
     """Forecast for every end row, in order; the last batch may be short (no row dropped)."""
     model.eval()
-    data = torch.from_numpy(np.array(matrix, dtype=np.float32))
+    data = as_tensor(matrix)
     offsets = torch.arange(-seq_len + 1, 1)
     out = [model(data[batch.unsqueeze(1) + offsets]) for batch in torch.as_tensor(ends).split(batch_size)]
     return torch.cat(out).double().numpy() if out else np.empty(0)

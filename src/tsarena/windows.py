@@ -125,9 +125,9 @@ def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tupl
     """Scale all rows with statistics of the fit rows only; returns float32 matrix and scaler state."""
     scaler = make_scaler(kind)
     if scaler is None:
-        return features.astype(np.float32), scaler_to_dict(None)
+        return features.astype(np.float32, copy=False), scaler_to_dict(None)
     scaler.fit(features[fit_mask])
-    return scaler.transform(features).astype(np.float32), scaler_to_dict(scaler)
+    return scaler.transform(features).astype(np.float32, copy=False), scaler_to_dict(scaler)
 
 
 def window_view(matrix: np.ndarray, seq_len: int) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""Benchmark 1: our training engine (Lightning fit, validation, checkpointing, early stopping)
+versus a bare PyTorch loop doing the same work: same model, data, batch, epochs, threads.
+
+Runs alternate (ours, bare, ours, bare, ...) in one process so drift hits both alike.
+    python benchmarks/overhead.py [--epochs 3] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from common import default_shaped_data, median, save, table, timed
+from tsarena.config import TrainParams
+from tsarena.models import build_model
+from tsarena.training import fit, loss_function, seed_all
+
+SEQ_LEN = 60
+MODELS = {
+    "lstm": {"hidden_size": 64, "num_layers": 2, "dropout": 0.1},
+    "transformer": {"d_model": 64, "nhead": 4, "num_layers": 2, "dropout": 0.1, "dim_feedforward": 256},
+}
+
+
+def bare_loop(model, matrix, targets, ends, params: TrainParams, loss_fn, seed: int) -> None:
+    """What fit() does, by hand: shuffled train batches, grad clipping, AdamW, a val pass per epoch."""
+    torch.manual_seed(seed)
+    x, y = torch.from_numpy(matrix), torch.from_numpy(targets)
+    offsets = torch.arange(-SEQ_LEN + 1, 1)
+    train, val = torch.as_tensor(ends["train"]), torch.as_tensor(ends["val"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(params.max_epochs):
+        model.train()
+        for batch in train[torch.randperm(len(train), generator=generator)].split(params.batch_size):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x[batch.unsqueeze(1) + offsets]), y[batch])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            for batch in val.split(params.batch_size):
+                loss_fn(model(x[batch.unsqueeze(1) + offsets]), y[batch])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    matrix, targets, ends = default_shaped_data(seq_len=SEQ_LEN)
+    params = TrainParams(max_epochs=args.epochs, patience=args.epochs + 1, scheduler="none", accelerator="cpu")
+    loss_fn = loss_function("return", float(targets.std()))
+    rows = []
+    for name, config in MODELS.items():
+        def make():
+            seed_all(0)
+            return build_model(name, {"n_features": matrix.shape[1], "seq_len": SEQ_LEN, **config})
+
+        ours, bare = [], []
+        for _ in range(args.repeats):
+            model = make()
+            ours.append(timed(lambda: fit(model, matrix, targets, ends, SEQ_LEN, params, loss_fn, 0)) / args.epochs)
+            model = make()
+            bare.append(timed(lambda: bare_loop(model, matrix, targets, ends, params, loss_fn, 0)) / args.epochs)
+        rows.append({"model": name, "ours_s_per_epoch": round(median(ours), 3), "bare_s_per_epoch": round(median(bare), 3),
+                     "ratio": round(median(ours) / median(bare), 3), "ours_all": [round(t, 3) for t in ours],
+                     "bare_all": [round(t, 3) for t in bare]})
+    print(table(rows, ["model", "ours_s_per_epoch", "bare_s_per_epoch", "ratio"]))
+    print(f"epochs {args.epochs}, repeats {args.repeats}, train windows {len(ends['train'])}, "
+          f"val windows {len(ends['val'])}, batch {params.batch_size}, threads {torch.get_num_threads()}")
+    print("->", save("overhead", {"epochs": args.epochs, "repeats": args.repeats, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Benchmark 3: wall time of a cold `dvc repro` on the default data, a no-op `dvc repro`, and
+a repro after editing one `lstm.*` param (only train_lstm, evaluate, compare may run).
+
+Works in a temporary copy of this repo (fresh git + DVC, its own MLflow store).
+    python benchmarks/pipeline.py
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from common import save, table
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def sh(cwd: Path, *cmd: str) -> tuple[float, str]:
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home()), "CI": "true", "GIT_AUTHOR_NAME": "b",
+           "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+    return time.perf_counter() - start, out
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="tsarena-bench-"))
+    for item in ("dvc.yaml", "params.yaml", "pipeline", "src", "data/input", ".gitignore", ".dvcignore"):
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
+    sh(work, "git", "init", "-q")
+    sh(work, str(BIN / "dvc"), "init", "-q")
+    sh(work, "git", "add", "-A")
+    sh(work, "git", "commit", "-qm", "bench")
+    rows = []
+    for label, edit in [("cold dvc repro (default data)", None), ("no-op dvc repro", None),
+                        ("after editing lstm.hidden_size", 48)]:
+        if edit:
+            params = yaml.safe_load((work / "params.yaml").read_text())
+            params["lstm"]["hidden_size"] = edit
+            (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        seconds, out = sh(work, str(BIN / "dvc"), "repro")
+        stages = re.findall(r"Running stage '(\w+)'", out)
+        rows.append({"run": label, "seconds": round(seconds, 2), "stages_run": ",".join(stages) or "-"})
+    print(table(rows, ["run", "seconds", "stages_run"]))
+    print("->", save("pipeline", {"rows": rows}))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
