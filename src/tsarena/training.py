@@ -71,7 +71,11 @@ def loss_function(target_kind: str, target_std: float) -> Callable[[torch.Tensor
 
 
 class Forecaster(L.LightningModule):
-    """Wraps any registry model; holds the data so batches are gathered on the device."""
+    """Wraps any registry model; holds the data so batches are gathered on the device.
+
+    Records one history row per epoch (epoch, train_loss, val_loss, lr) and hands it to
+    `on_epoch` as it lands.
+    """
 
     def __init__(
         self,
@@ -81,6 +85,7 @@ class Forecaster(L.LightningModule):
         seq_len: int,
         params: TrainParams,
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
     ):
         super().__init__()
         self.model = model
@@ -90,21 +95,52 @@ class Forecaster(L.LightningModule):
         self.register_buffer("matrix", as_tensor(matrix), persistent=False)
         self.register_buffer("targets", as_tensor(targets), persistent=False)
         self.register_buffer("offsets", torch.arange(-seq_len + 1, 1), persistent=False)
+        self.loss_sums = {"train": torch.zeros(()), "val": torch.zeros(())}
+        self.counts = {"train": 0, "val": 0}
+        self.history: list[dict[str, float]] = []
+        self.on_epoch = on_epoch
+        self.val_loss = float("nan")
+        self.epoch_lr = float("nan")
+
+    def transfer_batch_to_device(self, batch: torch.Tensor, device: torch.device, dataloader_idx: int) -> torch.Tensor:
+        return batch.to(device)  # a batch is one index tensor: skip Lightning's generic collection walk
 
     def gather(self, ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.matrix[ends.unsqueeze(1) + self.offsets], self.targets[ends]
 
-    def _step(self, ends: torch.Tensor, name: str) -> torch.Tensor:
+    def _step(self, ends: torch.Tensor, split: str) -> torch.Tensor:
         windows, target = self.gather(ends)
         loss = self.loss(self.model(windows), target)
-        self.log(name, loss, on_step=False, on_epoch=True, batch_size=len(ends))
+        # summed here and logged once per epoch: self.log per step costs ~1 ms of Python
+        self.loss_sums[split] = self.loss_sums[split] + loss.detach() * len(ends)  # not in place: any device
+        self.counts[split] += len(ends)
         return loss
 
     def training_step(self, ends: torch.Tensor, _: int) -> torch.Tensor:
-        return self._step(ends, "train_loss")
+        return self._step(ends, "train")
 
     def validation_step(self, ends: torch.Tensor, _: int) -> torch.Tensor:
-        return self._step(ends, "val_loss")
+        return self._step(ends, "val")
+
+    def _epoch_mean(self, split: str) -> torch.Tensor:
+        mean = self.loss_sums[split] / max(self.counts[split], 1)
+        self.loss_sums[split], self.counts[split] = torch.zeros((), device=self.device), 0
+        return mean
+
+    def on_train_epoch_start(self) -> None:
+        self.epoch_lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_loss = float(self._epoch_mean("val"))  # early stopping and checkpointing read it next
+        self.log("val_loss", self.val_loss)
+
+    def on_train_epoch_end(self) -> None:
+        row = {"epoch": self.current_epoch, "train_loss": float(self._epoch_mean("train")),
+               "val_loss": self.val_loss, "lr": float(self.epoch_lr)}
+        self.log("train_loss", row["train_loss"])
+        self.history.append(row)
+        if self.on_epoch:
+            self.on_epoch(row)
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.params.lr, weight_decay=self.params.weight_decay)
@@ -114,30 +150,6 @@ class Forecaster(L.LightningModule):
             plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, self.params.patience // 2))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
         return optimizer
-
-
-class EpochHistory(L.Callback):
-    """One row per epoch (epoch, train_loss, val_loss, lr), handed to `on_epoch` as it lands."""
-
-    def __init__(self, on_epoch: Callable[[dict[str, float]], None] | None = None):
-        self.rows: list[dict[str, float]] = []
-        self.on_epoch = on_epoch
-        self._lr = float("nan")
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._lr = trainer.optimizers[0].param_groups[0]["lr"]
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        row = {
-            "epoch": trainer.current_epoch,
-            "train_loss": float(metrics["train_loss"]),
-            "val_loss": float(metrics["val_loss"]),
-            "lr": float(self._lr),
-        }
-        self.rows.append(row)
-        if self.on_epoch:
-            self.on_epoch(row)
 
 
 def interactive() -> bool:
@@ -183,12 +195,11 @@ def fit(
     Reseeds, so dropout and shuffling are reproducible whatever ran before.
     """
     seed_all(seed)
-    module = Forecaster(model, matrix, targets, seq_len, params, loss)
-    history = EpochHistory(on_epoch)
+    module = Forecaster(model, matrix, targets, seq_len, params, loss, on_epoch)
     with tempfile.TemporaryDirectory(prefix="tsarena-ckpt-") as root:
         best = ModelCheckpoint(dirpath=root, filename="best", monitor="val_loss", mode="min", save_weights_only=True)
         stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)
-        trainer = make_trainer(params, [history, best, stop], root)
+        trainer = make_trainer(params, [best, stop], root)
         trainer.fit(
             module,
             train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),
@@ -197,7 +208,7 @@ def fit(
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     model.cpu().eval()
-    return history.rows
+    return module.history
 
 
 @torch.no_grad()
