@@ -79,7 +79,7 @@ def test_scaler_statistics_are_those_of_training_rows_alone():
         rows = features["ticker"] == ticker
         assert (mask[rows.to_numpy()] == (features.loc[rows, "date"] <= last_train_date).to_numpy()).all()
     values = features[names].to_numpy()
-    matrix, state = fit_transform(values, mask, "standard")
+    matrix, state = fit_transform(values.copy(), mask, "standard")  # scales its input in place
     np.testing.assert_allclose(state["mean"], values[mask].mean(axis=0), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(state["scale"], values[mask].std(axis=0), rtol=1e-5)
     assert abs(matrix[mask].mean(axis=0)).max() < 1e-4
@@ -99,3 +99,12 @@ def test_empty_split_is_a_clear_error():
     features, _ = table(n_days=300)
     with pytest.raises(TsarenaError, match="the test split has no windows"):
         chronological_split(features, WindowParams(seq_len=20, val_start="2000-06-01", test_start="2030-01-01"))
+
+
+def test_robust_scaler_uses_training_rows_alone():
+    features, names = table()
+    split = chronological_split(features, PARAMS)
+    mask = training_rows(features["ticker"].to_numpy(), split.train)
+    values = features[names].to_numpy()
+    _, state = fit_transform(values.copy(), mask, "robust")
+    np.testing.assert_allclose(state["center"], np.median(values[mask], axis=0), rtol=1e-6)

@@ -72,26 +72,29 @@ def ticker_targets(prices: pd.DataFrame, horizon: int) -> pd.DataFrame:
     )
 
 
-def build_features(
-    prices: pd.DataFrame, params: FeatureParams, labelled: bool = True
-) -> tuple[pd.DataFrame, list[str]]:
-    """Features + target for every ticker; rows with any undefined value are dropped per ticker.
+def feature_names(params: FeatureParams) -> list[str]:
+    """The feature columns `params` produce, in order (from a tiny frame: one source of truth)."""
+    dummy = pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0]})
+    return list(ticker_features(dummy, params).columns)
+
+
+def ticker_table(prices: pd.DataFrame, params: FeatureParams, labelled: bool = True) -> pd.DataFrame:
+    """One ticker's finished rows: keys, float32 features, target; undefined rows dropped.
 
     `labelled=False` keeps the latest rows, whose target is not known yet (for forecasting).
     """
-    parts = []
-    for _, group in prices.groupby("ticker", sort=False):
-        features = ticker_features(group, params)
-        targets = ticker_targets(group, params.target.horizon)
-        parts.append(pd.concat([group[["date", "ticker", "close"]], targets, features], axis=1))
-    table = pd.concat(parts)
-    feature_names = [c for c in table.columns if c not in (*KEY_COLUMNS, "forward_return")]
-    if params.target.kind == "direction":
-        table["target"] = (table["forward_return"] > 0).astype("float64").where(table["forward_return"].notna())
-    else:
-        table["target"] = table["forward_return"]
-    table = table.drop(columns="forward_return")
+    features = ticker_features(prices, params).astype("float32")
+    targets = ticker_targets(prices, params.target.horizon)
+    forward = targets.pop("forward_return")
+    target = (forward > 0).astype("float64").where(forward.notna()) if params.target.kind == "direction" else forward
+    table = pd.concat([prices[["date", "ticker", "close"]], targets, features], axis=1).assign(target=target)
     table = table.replace([np.inf, -np.inf], np.nan)
-    table = table.dropna(subset=None if labelled else feature_names).reset_index(drop=True)
-    table[feature_names] = table[feature_names].astype("float32")
-    return table[[*KEY_COLUMNS, *feature_names, "target"]], feature_names
+    return table.dropna(subset=None if labelled else list(features.columns))[[*KEY_COLUMNS, *features.columns, "target"]]
+
+
+def build_features(
+    prices: pd.DataFrame, params: FeatureParams, labelled: bool = True
+) -> tuple[pd.DataFrame, list[str]]:
+    """Features + target for every ticker (in memory; the feature stage streams ticker_table instead)."""
+    parts = [ticker_table(group, params, labelled) for _, group in prices.groupby("ticker", sort=False)]
+    return pd.concat(parts, ignore_index=True), feature_names(params)

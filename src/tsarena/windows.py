@@ -18,6 +18,7 @@ from tsarena.config import WindowParams
 from tsarena.errors import TsarenaError
 
 SPLITS = ("train", "val", "test")
+FIT_CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def _purge(earlier: np.ndarray, later: np.ndarray, dates: np.ndarray, target_dat
 
 def chronological_split(table: pd.DataFrame, params: WindowParams) -> Split:
     """Assign each window to train/val/test by its target date, then purge overlapping labels."""
-    ends = window_end_rows(table["ticker"].to_numpy(), params.seq_len)
+    ends = window_end_rows(pd.factorize(table["ticker"])[0], params.seq_len)
     target_dates = table["target_date"].to_numpy()
     dates = table["date"].to_numpy()
     val_start, test_start = split_dates(table["target_date"].iloc[ends], params)
@@ -97,7 +98,8 @@ def training_rows(tickers: np.ndarray, train_ends: np.ndarray) -> np.ndarray:
 
 
 def make_scaler(kind: str) -> StandardScaler | RobustScaler | None:
-    return {"standard": StandardScaler(), "robust": RobustScaler(), "none": None}[kind]
+    # copy=False: transform scales the (large) matrix in place
+    return {"standard": StandardScaler(copy=False), "robust": RobustScaler(copy=False), "none": None}[kind]
 
 
 def scaler_to_dict(scaler: StandardScaler | RobustScaler | None) -> dict:
@@ -122,12 +124,18 @@ def scaler_from_dict(state: dict) -> StandardScaler | RobustScaler | None:
 
 
 def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tuple[np.ndarray, dict]:
-    """Scale all rows with statistics of the fit rows only; returns float32 matrix and scaler state."""
+    """Scale all rows, in place, with statistics of the fit rows only; returns the matrix and scaler state."""
     scaler = make_scaler(kind)
     if scaler is None:
-        return features.astype(np.float32, copy=False), scaler_to_dict(None)
-    scaler.fit(features[fit_mask])
-    return scaler.transform(features).astype(np.float32, copy=False), scaler_to_dict(scaler)
+        return features, scaler_to_dict(None)
+    if isinstance(scaler, StandardScaler):  # streamed in chunks: no copy of the training rows
+        for start in range(0, len(features), FIT_CHUNK):
+            chunk = features[start : start + FIT_CHUNK][fit_mask[start : start + FIT_CHUNK]]
+            if len(chunk):
+                scaler.partial_fit(chunk)
+    else:  # the median needs all fit rows at once
+        scaler.fit(features[fit_mask])
+    return scaler.transform(features), scaler_to_dict(scaler)
 
 
 def window_view(matrix: np.ndarray, seq_len: int) -> np.ndarray:
@@ -142,13 +150,17 @@ def windows_at(matrix: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray
 
 @dataclass(frozen=True)
 class Windows:
-    """The window stage's output, loaded: one matrix, targets, end rows per split, metadata."""
+    """The window stage's output, loaded: one matrix, targets, end rows per split, metadata.
+
+    `rows` (dates, tickers, prices of every row) is read only when asked for: training needs
+    none of it, and at a million rows it is larger than the matrix.
+    """
 
     matrix: np.ndarray
     targets: np.ndarray
     ends: dict[str, np.ndarray]
-    rows: pd.DataFrame
     meta: dict
+    path: Path
 
     @property
     def seq_len(self) -> int:
@@ -158,13 +170,16 @@ class Windows:
     def n_features(self) -> int:
         return self.matrix.shape[1]
 
+    @property
+    def rows(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "rows.parquet")
 
-def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Split, rows: pd.DataFrame, meta: dict, scaler: dict) -> None:
+
+def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Split, meta: dict, scaler: dict) -> None:
     np.save(out / "matrix.npy", matrix)
     np.save(out / "targets.npy", targets.astype(np.float32))
     for name in SPLITS:
         np.save(out / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
-    rows.to_parquet(out / "rows.parquet", index=False)
     (out / "scaler.json").write_text(json.dumps(scaler, indent=1))
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
 
@@ -175,6 +190,6 @@ def load_windows(path: Path, mmap: bool = True) -> Windows:
         matrix=np.load(path / "matrix.npy", mmap_mode=mode),
         targets=np.load(path / "targets.npy"),
         ends={name: np.load(path / f"{name}_ends.npy") for name in SPLITS},
-        rows=pd.read_parquet(path / "rows.parquet"),
         meta=json.loads((path / "meta.json").read_text()),
+        path=path,
     )
