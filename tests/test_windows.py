@@ -108,3 +108,30 @@ def test_robust_scaler_uses_training_rows_alone():
     values = features[names].to_numpy()
     _, state = fit_transform(values.copy(), mask, "robust")
     np.testing.assert_allclose(state["center"], np.median(values[mask], axis=0), rtol=1e-6)
+
+
+def test_window_stage_output_never_crosses_tickers(tmp_path):
+    """Through the real stage scripts, several tickers: the stage reads tickers as dictionary codes
+    from Parquet (one row group per ticker), so check its windows against the tickers' names."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tsarena.windows import load_windows
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "pipeline", tmp_path / "pipeline")
+    (tmp_path / "params.yaml").write_text(
+        "data:\n  source: synthetic\n  synthetic: {kind: gbm, n_series: 3, n_days: 400}\n"
+        "features:\n  target: {horizon: 3}\nwindow:\n  seq_len: 20\n")
+    for stage in ("ingest", "feature", "window"):
+        subprocess.run([sys.executable, f"pipeline/{stage}.py"], cwd=tmp_path, check=True, capture_output=True)
+    windows = load_windows(tmp_path / "data/windows")
+    tickers = windows.rows["ticker"].to_numpy()
+    assert windows.meta["tickers"] == ["SYN0", "SYN1", "SYN2"]
+    for name, ends in windows.ends.items():
+        assert len(ends) > 0
+        assert (tickers[ends - windows.seq_len + 1] == tickers[ends]).all(), name
+        assert set(tickers[ends]) == {"SYN0", "SYN1", "SYN2"}, name
+    assert windows.meta["purged"] == {"train": 6, "val": 6}  # horizon - 1 per ticker and boundary
