@@ -12,11 +12,10 @@ from tsarena.io import atomic_dir
 EVAL, MODELS, OUT = Path("data/eval"), Path("data/models"), Path("data/reports")
 
 
-def register(champion, runs: dict, params, reports: Path) -> str:
+def register(champion, runs: dict, params) -> str:
     """Register the selected neural model; move alias `champion` only if it beats random walk."""
-    from mlflow import MlflowClient
-
     import mlflow
+    from mlflow import MlflowClient
 
     if champion is None:
         return "No neural model was trained, so none is registered."
@@ -68,7 +67,7 @@ def main() -> None:
                 **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
         with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
-            note = register(champion, runs, cmp, tmp)
+            note = register(champion, runs, cmp)
             (tmp / "comparison.md").write_text(report.to_markdown(table, text, note))
             mlflow.log_artifacts(str(tmp), artifact_path="report")
             mlflow.set_tag("verdict", text[:5000])

@@ -17,7 +17,7 @@ import pandas as pd
 from tsarena import config
 from tsarena.config import DataParams
 from tsarena.data import load_prices
-from tsarena.errors import StageInterrupted, TsarenaError
+from tsarena.errors import TsarenaError
 from tsarena.features import build_features
 from tsarena.windows import scaler_from_dict, windows_at
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     except TsarenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except (KeyboardInterrupt, StageInterrupted):
+    except KeyboardInterrupt:
         sys.exit(130)
     kind, horizon = meta["target_kind"], meta["horizon"]
     column = f"p_up_{horizon}d" if kind == "direction" else f"log_return_{horizon}d"

@@ -78,7 +78,7 @@ def _handle_missing(frame: pd.DataFrame, where: str, policy: str, max_run: int) 
             label = group["_label"].iloc[start]
             if policy == "error":
                 raise TsarenaError(
-                    f"missing value, set data.nan_policy to drop or ffill to allow short gaps",
+                    "missing value, set data.nan_policy to drop or ffill to allow short gaps",
                     _place(where, f"column {column}", label),
                 )
             if run > max_run:
