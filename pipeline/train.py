@@ -12,7 +12,7 @@ import pandas as pd
 from tsarena import config
 from tsarena.errors import TsarenaError, stage_main
 from tsarena.io import atomic_dir, write_json
-from tsarena.windows import load_windows
+from tsarena.windows import load_windows, windows_at
 
 WINDOWS = "data/windows"
 
@@ -67,8 +67,7 @@ def main() -> None:
                       params["seed"], on_epoch)
         best = min(history, key=lambda row: row["val_loss"])
         mlflow.log_metrics({"best_val_loss": best["val_loss"], "best_epoch": best["epoch"]})
-        example = np.ascontiguousarray(
-            windows.matrix[windows.ends["val"][:2, None] + np.arange(-windows.seq_len + 1, 1)])
+        example = np.ascontiguousarray(windows_at(windows.matrix, windows.ends["val"][:2], windows.seq_len))
         model_uri = tr.log_torch_model(model, example)
         run_info = {"run_id": run.info.run_id, "experiment_id": experiment_id, "run_name": name,
                     "model_uri": model_uri, "tracking_uri": uri}

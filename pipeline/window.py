@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tsarena import config
-from tsarena.errors import TsarenaError, stage_main
+from tsarena.errors import stage_main
 from tsarena.io import atomic_dir, read_json
-from tsarena.windows import chronological_split, fit_transform, save_windows, training_rows
+from tsarena.windows import check_lengths, chronological_split, fit_transform, save_windows, training_rows
 
 IN, OUT = "data/features", "data/windows"
 FEATURES = f"{IN}/features.parquet"
@@ -38,15 +38,6 @@ def read_keys() -> tuple[pd.DataFrame, pd.Index]:
     return keys, pd.Index(tickers.dictionary.to_pylist())
 
 
-def check_lengths(keys: pd.DataFrame, names: pd.Index, seq_len: int) -> None:
-    counts = keys.groupby("ticker", sort=False).size()
-    short = counts[counts < seq_len]
-    if len(short):
-        raise TsarenaError(
-            f"ticker {names[short.index[0]]!r} has {short.iloc[0]} rows after features, fewer than one window "
-            f"needs ({seq_len})", f"window.seq_len, {FEATURES}")
-
-
 def copy_rows(path) -> None:
     """Dates, tickers and prices of every row, for evaluate: streamed, batch by batch."""
     source = pq.ParquetFile(FEATURES)
@@ -61,7 +52,8 @@ def main() -> None:
     params = config.load("window")["window"]
     schema = read_json(f"{IN}/schema.json")
     keys, tickers = read_keys()
-    check_lengths(keys, tickers, params.seq_len)
+    counts = keys.groupby("ticker", sort=False).size()
+    check_lengths(counts.set_axis(tickers[counts.index]), params.seq_len, f"window.seq_len, {FEATURES}")
     split = chronological_split(keys, params)
     fit_rows = training_rows(keys["ticker"].to_numpy(), split.train)
     matrix, scaler = fit_transform(read_columns(schema["features"], "float32"), fit_rows, params.scaler)

@@ -135,3 +135,13 @@ def test_window_stage_output_never_crosses_tickers(tmp_path):
         assert (tickers[ends - windows.seq_len + 1] == tickers[ends]).all(), name
         assert set(tickers[ends]) == {"SYN0", "SYN1", "SYN2"}, name
     assert windows.meta["purged"] == {"train": 6, "val": 6}  # horizon - 1 per ticker and boundary
+
+
+def test_too_few_rows_for_one_window_names_the_ticker():
+    from tsarena.windows import check_lengths
+
+    counts = pd.Series({"AAA": 80, "BBB": 12})
+    check_lengths(counts, 12, "window.seq_len")  # exactly one window is enough
+    with pytest.raises(TsarenaError) as err:
+        check_lengths(counts, 13, "window.seq_len")
+    assert str(err.value) == "ticker 'BBB' has 12 rows after features, fewer than one window needs (13) (window.seq_len)"

@@ -19,7 +19,7 @@ from tsarena.config import DataParams
 from tsarena.data import load_prices
 from tsarena.errors import TsarenaError
 from tsarena.features import build_features
-from tsarena.windows import scaler_from_dict, windows_at
+from tsarena.windows import check_lengths, scaler_from_dict, windows_at
 
 
 def latest_windows(prices: pd.DataFrame, features: config.FeatureParams, windows_dir: Path) -> tuple[np.ndarray, pd.DataFrame]:
@@ -30,11 +30,7 @@ def latest_windows(prices: pd.DataFrame, features: config.FeatureParams, windows
     if names != meta["features"]:
         raise TsarenaError("features differ from the trained pipeline's; run dvc repro first", "params.yaml: features")
     seq_len = meta["seq_len"]
-    counts = table.groupby("ticker", sort=False).size()
-    short = counts[counts < seq_len]
-    if len(short):
-        raise TsarenaError(f"ticker {short.index[0]!r} has {short.iloc[0]} usable rows, fewer than one window "
-                           f"needs ({seq_len})", "window.seq_len")
+    check_lengths(table.groupby("ticker", sort=False).size(), seq_len, "window.seq_len")
     values = table[names].to_numpy()
     matrix = (scaler.transform(values) if scaler is not None else values).astype(np.float32)
     ends = table.groupby("ticker", sort=False).tail(1).index.to_numpy()

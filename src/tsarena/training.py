@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from tsarena.config import TrainParams
+from tsarena.windows import windows_at
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -215,7 +216,7 @@ def fit(
 def predict(model: nn.Module, matrix: np.ndarray, ends: np.ndarray, seq_len: int, batch_size: int = 1024) -> np.ndarray:
     """Forecast for every end row, in order; the last batch may be short (no row dropped)."""
     model.eval()
-    data = as_tensor(matrix)
-    offsets = torch.arange(-seq_len + 1, 1)
-    out = [model(data[batch.unsqueeze(1) + offsets]) for batch in torch.as_tensor(ends).split(batch_size)]
+    # only the requested windows are copied: `matrix` may be a read-only memory map of millions of rows
+    out = [model(as_tensor(windows_at(matrix, ends[i : i + batch_size], seq_len)))
+           for i in range(0, len(ends), batch_size)]
     return torch.cat(out).double().numpy() if out else np.empty(0)

@@ -33,6 +33,14 @@ class Split:
     purged: dict[str, int]
 
 
+def check_lengths(rows_per_ticker: pd.Series, seq_len: int, where: str) -> None:
+    """Every ticker needs at least one full window; name the first that has not."""
+    short = rows_per_ticker[rows_per_ticker < seq_len]
+    if len(short):
+        raise TsarenaError(f"ticker {short.index[0]!r} has {short.iloc[0]} rows after features, fewer than one "
+                           f"window needs ({seq_len})", where)
+
+
 def window_end_rows(tickers: np.ndarray, seq_len: int) -> np.ndarray:
     """Rows that end a full window inside one ticker (rows sorted by ticker, then date)."""
     position = pd.Series(tickers).groupby(tickers, sort=False).cumcount().to_numpy()
