@@ -16,7 +16,8 @@ import yaml
 from conftest import make_repo
 
 pytestmark = pytest.mark.e2e
-STAGES = ["ingest", "feature", "window", "train_lstm", "train_transformer", "evaluate", "compare"]
+STAGES = ["ingest", "feature", "window", "train_lstm", "train_transformer", "folds", "walkforward_lstm",
+          "walkforward_transformer", "evaluate", "compare"]
 
 
 def ran(output: str) -> set[str]:
@@ -55,7 +56,7 @@ def test_repro_runs_every_stage_then_nothing(ar1):
 
 
 def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
-    metrics = json.loads((ar1[0].path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((ar1[0].path / "data/eval/metrics.json").read_text())["single_split"]
     assert metrics["lstm"]["dm_pvalue"] < 0.05
     assert metrics["lstm"]["test_rmse"] < metrics["random_walk"]["test_rmse"]
     assert metrics["lstm"]["test_dir_acc_lo"] > 0.5
@@ -65,23 +66,27 @@ def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
     assert "alias `champion`" in report
 
 
-def test_one_mlflow_run_per_model_with_params_curves_tags_and_test_metrics(ar1, client):
+def test_one_mlflow_run_per_model_and_seed_with_params_curves_tags_and_test_metrics(ar1, client):
     repo, _ = ar1
     lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
     windows_md5 = next(o["md5"] for o in lock["stages"]["window"]["outs"] if o["path"] == "data/windows")
     for name in ("lstm", "transformer"):
         (run,) = runs_by_name(client, name)
+        (seed_run,) = runs_by_name(client, f"{name} seed=42")
+        assert seed_run.data.tags["mlflow.parentRunId"] == run.info.run_id
         assert run.data.params[f"{name}.num_layers"] == "1"
-        assert run.data.params["train.lr"] == "0.003" and run.data.params["seed"] == "42"
+        assert run.data.params["train.lr"] == "0.003" and run.data.params["train.seeds"] == "[42]"
+        assert seed_run.data.params["train.seed"] == "42"
         history = pd.read_csv(repo.path / f"data/models/{name}/history.csv")
-        curve = client.get_metric_history(run.info.run_id, "val_loss")
+        curve = client.get_metric_history(seed_run.info.run_id, "val_loss")
         assert [m.step for m in curve] == history["epoch"].tolist()
         assert np.allclose([m.value for m in curve], history["val_loss"])
-        tags = run.data.tags
-        assert tags["stage"] == f"train_{name}" and tags["data_md5"] == windows_md5
-        assert len(tags["git_commit"]) == 40 and tags["git_dirty"] in ("true", "false") and tags["params_hash"]
-        assert run.inputs.dataset_inputs[0].dataset.digest == windows_md5
-        assert "test_rmse" in run.data.metrics and "dm_pvalue" in run.data.metrics
+        for tags in (run.data.tags, seed_run.data.tags):
+            assert tags["stage"] == f"train_{name}" and tags["data_md5"] == windows_md5
+            assert len(tags["git_commit"]) == 40 and tags["git_dirty"] in ("true", "false") and tags["params_hash"]
+        assert seed_run.inputs.dataset_inputs[0].dataset.digest == windows_md5
+        for metrics in (run.data.metrics, seed_run.data.metrics):
+            assert "test_rmse" in metrics and "dm_pvalue" in metrics
         assert json.loads((repo.path / f"data/models/{name}/run.json").read_text())["run_id"] == run.info.run_id
     (compare,) = runs_by_name(client, "compare")
     assert compare.data.tags["model_run.lstm"] == runs_by_name(client, "lstm")[0].info.run_id
@@ -144,7 +149,8 @@ def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1, clien
     status = json.loads(repo.dvc("status", "--json").stdout)
     assert set(status) == {"feature"}  # DVC flags the stage whose params changed; never ingest
     assert {"changed deps": {"params.yaml": {"features": "modified"}}} in status["feature"]
-    assert ran(repo.dvc("repro").stdout) == set(STAGES) - {"ingest"}
+    # with evaluate.folds = 1 the folds stage's output does not change, so nothing refits per fold
+    assert ran(repo.dvc("repro").stdout) == set(STAGES) - {"ingest", "walkforward_lstm", "walkforward_transformer"}
     n_runs = len(runs_by_name(client, "lstm"))
     # back to the committed params: DVC's run-cache restores every stage, runs no command, logs no run
     (repo.path / "params.yaml").write_text(original)
@@ -158,7 +164,7 @@ def test_lstm_param_change_reruns_only_train_lstm_and_descendants(ar1, client):
     lstm_runs, transformer_runs = len(runs_by_name(client, "lstm")), len(runs_by_name(client, "transformer"))
     repo.set_params({"lstm": {"hidden_size": 8}})
     out = repo.dvc("repro").stdout
-    assert ran(out) == {"train_lstm", "evaluate", "compare"}
+    assert ran(out) == {"train_lstm", "walkforward_lstm", "evaluate", "compare"}
     runs = runs_by_name(client, "lstm")
     assert len(runs) == lstm_runs + 1 and runs[-1].data.params["lstm.hidden_size"] == "8"
     assert len(runs_by_name(client, "transformer")) == transformer_runs
@@ -170,7 +176,7 @@ def test_no_model_shows_skill_on_a_random_walk(tmp_path):
     (Accuracy significantly *below* 0.5 happens by chance at 5% per model and is not a leak.)"""
     repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm"}}})
     repo.dvc("repro")
-    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())["single_split"]
     for name, m in metrics.items():
         if m["dm_pvalue"] is not None:
             assert m["dm_pvalue"] >= 0.05, name

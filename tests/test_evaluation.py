@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tsarena.evaluation import diebold_mariano, max_drawdown, model_metrics, sharpe_ratio, strategy_returns, wilson_interval
+from tsarena.evaluation import (diebold_mariano, max_drawdown, model_metrics, seed_summary, sharpe_ratio, strategy_returns,
+                                wilson_interval)
 from tsarena.report import comparison_table, select_champion, verdict
 
 
@@ -105,3 +106,22 @@ def test_verdict_names_significant_models():
     table = comparison_table(_metrics({"random_walk": None, "drift": 0.4, "linear": 0.3, "lstm": 0.001}), "test_rmse")
     text = verdict(table, 0.05, "test_rmse")
     assert "lstm" in text and "No model beats" not in text
+
+
+def test_seed_summary_is_the_mean_across_seeds_with_spread_and_a_dm_on_the_seed_averaged_loss():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(0, 0.01, 300)
+    frame = _frame(300).assign(next_return=actual)
+    forecasts = {str(s): 0.5 * actual + rng.normal(0, 0.01, 300) for s in range(3)}
+    rw = np.zeros(300)
+    result = seed_summary(forecasts, actual, frame, rw, "return", 1, 0.0)
+    rmses = [model_metrics(f, actual, frame, rw, "return", 1, 0.0)["test_rmse"] for f in forecasts.values()]
+    summary = result["summary"]
+    assert summary["n_seeds"] == 3 and summary["test_rmse"] == pytest.approx(np.mean(rmses))
+    assert summary["test_rmse_std"] == pytest.approx(np.std(rmses, ddof=1)) and summary["test_rmse_std"] > 0
+    assert result["spread"]["test_rmse"]["min"] == min(rmses) and result["spread"]["test_rmse"]["max"] == max(rmses)
+    mean_loss = np.mean([(f - actual) ** 2 for f in forecasts.values()], axis=0)
+    assert summary["dm_pvalue"] == pytest.approx(diebold_mariano(mean_loss - actual**2, 1)[1])
+    # one seed: exactly that model's metrics
+    one = seed_summary({"7": forecasts["0"]}, actual, frame, rw, "return", 1, 0.0)["summary"]
+    assert {k: v for k, v in one.items() if k != "n_seeds"} == model_metrics(forecasts["0"], actual, frame, rw, "return", 1, 0.0)

@@ -143,7 +143,7 @@ def test_champion_served_over_http_matches_evaluated_predictions(served_repo, se
     from tsarena.windows import load_windows, windows_at
 
     uri, _ = server
-    metrics = json.loads((served_repo.path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((served_repo.path / "data/eval/metrics.json").read_text())["single_split"]
     report = (served_repo.path / "data/reports/comparison.md").read_text()
     champion = next(name for name in ("lstm", "transformer") if f"**{name}** is registered" in report)
     assert metrics[champion]["dm_pvalue"] < 0.05 and "alias `champion`" in report

@@ -8,7 +8,8 @@ from tsarena.config import FeatureParams, SyntheticParams, WindowParams
 from tsarena.data.sources import synthetic_prices
 from tsarena.errors import TsarenaError
 from tsarena.features import build_features
-from tsarena.windows import chronological_split, fit_transform, training_rows, window_view, windows_at
+from tsarena.windows import (chronological_split, fit_transform, training_rows, walk_forward_splits, window_view,
+                             windows_at)
 
 
 def table(horizon: int = 5, n_series: int = 3, n_days: int = 400):
@@ -145,3 +146,43 @@ def test_too_few_rows_for_one_window_names_the_ticker():
     with pytest.raises(TsarenaError) as err:
         check_lengths(counts, 13, "window.seq_len")
     assert str(err.value) == "ticker 'BBB' has 12 rows after features, fewer than one window needs (13) (window.seq_len)"
+
+
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_walk_forward_folds_never_train_on_their_test_period(horizon):
+    """Dates: each fold's training labels (and the rows its scaler sees) end before its validation
+    labels start, its validation labels before its test labels; test runs are contiguous and ordered."""
+    features, _ = table(horizon=horizon)
+    dates, target_dates = features["date"].to_numpy(), features["target_date"].to_numpy()
+    tickers = pd.factorize(features["ticker"])[0]
+    folds = walk_forward_splits(features, PARAMS, 4)
+    for k, fold in enumerate(folds):
+        test_dates = target_dates[fold.test]
+        assert (test_dates >= fold.test_start).all()
+        if fold.test_end is not None:
+            assert (test_dates < fold.test_end).all() and fold.test_end == folds[k + 1].test_start
+        assert target_dates[fold.train].max() <= dates[fold.val].min() < test_dates.min()
+        assert target_dates[fold.val].max() <= dates[fold.test].min()
+        assert dates[training_rows(tickers, fold.train)].max() < fold.val_start
+        if k:  # expanding: every later fold trains on more
+            assert len(fold.train) > len(folds[k - 1].train)
+
+
+def test_walk_forward_folds_cover_the_single_split_test_exactly_in_equal_runs():
+    features, _ = table()
+    single = chronological_split(features, PARAMS)
+    folds = walk_forward_splits(features, PARAMS, 3)
+    assert np.array_equal(np.sort(np.concatenate([f.test for f in folds])), np.sort(single.test))
+    days = [len(np.unique(features["target_date"].to_numpy()[f.test])) for f in folds]
+    assert max(days) - min(days) <= 1
+    # one fold is the single split
+    (only,) = walk_forward_splits(features, PARAMS, 1)
+    for name in ("train", "val", "test"):
+        assert np.array_equal(getattr(only, name), getattr(single, name))
+
+
+def test_more_folds_than_test_days_is_an_error_naming_the_param():
+    features, _ = table()
+    with pytest.raises(TsarenaError) as err:
+        walk_forward_splits(features, PARAMS, 10_000)
+    assert err.value.where == "evaluate.folds"

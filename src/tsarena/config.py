@@ -120,6 +120,14 @@ class TrainParams(Section):
     grad_clip: Annotated[float, Field(ge=0)] = 1.0
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     precision: Literal["32", "bf16-mixed"] = "32"
+    # one model (and one MLflow run) per seed; evaluate reports mean, std, min and max across them
+    seeds: Annotated[list[int], Field(min_length=1, max_length=100)] = Field(default_factory=lambda: [42])
+
+    @model_validator(mode="after")
+    def _seeds_unique(self) -> TrainParams:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: each seed once, got {self.seeds}")
+        return self
 
 
 class LstmParams(Section):
@@ -157,6 +165,8 @@ class EvaluateParams(Section):
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
     )
     batch_size: Annotated[int, Field(ge=1)] = 1024
+    # walk-forward: the test period cut into this many folds, models refit before each (1 = single split)
+    folds: Annotated[int, Field(ge=1, le=50)] = 1
 
 
 class CompareParams(Section):
@@ -170,8 +180,7 @@ class TrackingParams(Section):
     experiment: Annotated[str, Field(min_length=1)] = "tsarena"
 
 
-SECTIONS: dict[str, type[BaseModel] | type] = {
-    "seed": int,
+SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataParams,
     "features": FeatureParams,
     "window": WindowParams,
@@ -205,10 +214,6 @@ def _describe(err: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
 def parse_section(name: str, raw: Any) -> Any:
     """Validate one section; the first problem becomes one `error: ... (section.key)` line."""
     model = SECTIONS[name]
-    if model is int:
-        if type(raw) is not int:
-            raise TsarenaError(f"must be an integer, got {raw!r}", name)
-        return raw
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -240,11 +245,7 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
 def load(*sections: str, path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     """Read params.yaml and validate the named sections in full; defaults fill what is absent."""
     raw = read_params(path)
-    out = {}
-    for name in sections:
-        default = 42 if name == "seed" else None
-        out[name] = parse_section(name, raw.get(name, default))
-    return out
+    return {name: parse_section(name, raw.get(name)) for name in sections}
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

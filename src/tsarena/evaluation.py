@@ -112,12 +112,7 @@ def model_metrics(
     out["test_sharpe"] = _finite(sharpe_ratio(pnl))
     out["test_max_drawdown"] = max_drawdown(pnl)
     out["test_total_return"] = float((1 + pnl).prod() - 1)
-    if np.array_equal(forecast, benchmark):
-        out["dm_stat"] = out["dm_pvalue"] = None
-    else:
-        loss_diff = pd.Series(error**2 - (benchmark - actual) ** 2).groupby(frame["date"].to_numpy()).mean()
-        stat, pvalue = diebold_mariano(loss_diff.to_numpy(), horizon)
-        out["dm_stat"], out["dm_pvalue"] = _finite(stat), _finite(pvalue)
+    out["dm_stat"], out["dm_pvalue"] = dm_versus(error**2, (benchmark - actual) ** 2, frame["date"].to_numpy(), horizon)
     if target_kind == "direction" and makes_calls:
         calls = (forecast > 0.5).astype(int)
         truth = actual.astype(int)
@@ -127,6 +122,66 @@ def model_metrics(
         tn, fp, fn, tp = skm.confusion_matrix(truth, calls, labels=[0, 1]).ravel()
         out["test_confusion"] = {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
     return out
+
+
+def dm_versus(loss: np.ndarray, benchmark_loss: np.ndarray, dates: np.ndarray, horizon: int
+              ) -> tuple[float | None, float | None]:
+    """DM (statistic, one-sided p) of per-row losses against the benchmark's; several tickers are
+    averaged per date first, since their errors on one date are not independent. None when identical."""
+    if np.array_equal(loss, benchmark_loss):
+        return None, None
+    loss_diff = pd.Series(loss - benchmark_loss).groupby(dates).mean()
+    stat, pvalue = diebold_mariano(loss_diff.to_numpy(), horizon)
+    return _finite(stat), _finite(pvalue)
+
+
+def _scalars(metrics: dict) -> dict[str, float | None]:
+    return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+
+def seed_spread(per_seed: dict[str, dict]) -> dict[str, dict]:
+    """Mean, standard deviation (ddof=1), min, max and the values of every scalar metric across seeds."""
+    out = {}
+    for name in _scalars(next(iter(per_seed.values()))):
+        values = {seed: metrics[name] for seed, metrics in per_seed.items()}
+        known = np.array([v for v in values.values() if v is not None], dtype=float)
+        stats_ = {"mean": float(known.mean()), "std": float(known.std(ddof=1)) if len(known) > 1 else None,
+                  "min": float(known.min()), "max": float(known.max())} if len(known) else dict.fromkeys(("mean", "std", "min", "max"))
+        out[name] = {**stats_, "values": values}
+    return out
+
+
+def seed_summary(
+    forecasts: dict[str, np.ndarray],
+    actual: np.ndarray,
+    frame: pd.DataFrame,
+    benchmark: np.ndarray,
+    target_kind: str,
+    horizon: int,
+    cost_bps: float,
+) -> dict:
+    """One model over several seeds: per-seed metrics, their spread, and a summary row.
+
+    The summary is the mean of each metric across seeds (`<metric>_std` beside it when there
+    are several), except the DM test: it is run once on the seed-averaged squared errors, so its
+    p-value asks whether the architecture, not one lucky seed, beats the benchmark.
+    """
+    per_seed = {seed: model_metrics(f, actual, frame, benchmark, target_kind, horizon, cost_bps)
+                for seed, f in forecasts.items()}
+    spread = seed_spread(per_seed)
+    summary: dict = {"n_seeds": len(forecasts)}
+    for name, values in spread.items():
+        summary[name] = values["mean"]
+        if len(forecasts) > 1 and name not in ("n_test", "dm_stat", "dm_pvalue"):
+            summary[f"{name}_std"] = values["std"]
+    summary["n_test"] = len(actual)
+    if len(forecasts) == 1:
+        summary.update(next(iter(per_seed.values())))  # exactly the one model's metrics, sub-dicts too
+    else:
+        mean_loss = np.mean([(f - actual) ** 2 for f in forecasts.values()], axis=0)
+        summary["dm_stat"], summary["dm_pvalue"] = dm_versus(mean_loss, (benchmark - actual) ** 2,
+                                                             frame["date"].to_numpy(), horizon)
+    return {"summary": summary, "seeds": per_seed, "spread": spread}
 
 
 def equity_curves(

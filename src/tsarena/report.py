@@ -17,19 +17,43 @@ BASELINES = ("random_walk", "drift", "linear")
 HIGHER_IS_BETTER = {"test_dir_acc", "test_ic", "test_sharpe"}
 COLUMNS = [
     "model", "kind", "test_rmse", "skill_vs_rw_pct", "dm_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
-    "test_dir_acc_hi", "test_ic", "test_sharpe", "test_max_drawdown", "test_total_return", "n_test",
+    "test_dir_acc_hi", "test_ic", "test_sharpe", "test_max_drawdown", "test_total_return", "n_test", "n_seeds",
 ]
+SECTIONS = {"walk_forward": "Walk-forward, pooled over the folds", "single_split": "Single split"}
 
 
 def comparison_table(metrics: dict[str, dict], select_by: str) -> pd.DataFrame:
-    """One row per model and baseline, best first by `select_by`; skill = RMSE gain over random walk."""
+    """One row per model and baseline, best first by `select_by` (its mean over seeds); skill = RMSE
+    gain over random walk. A metric's spread across seeds, where there is one, is `<metric>_std`."""
     table = pd.DataFrame([{"model": name, **values} for name, values in metrics.items()])
     table["kind"] = np.where(table["model"].isin(BASELINES), "baseline", "neural")
     rw_rmse = float(table.loc[table["model"] == "random_walk", "test_rmse"].iloc[0])
     table["skill_vs_rw_pct"] = 100 * (1 - table["test_rmse"] / rw_rmse)
+    if "test_rmse_std" in table:
+        table["skill_vs_rw_pct_std"] = 100 * table["test_rmse_std"] / rw_rmse
     ascending = select_by not in HIGHER_IS_BETTER
     table = table.sort_values(select_by, ascending=ascending, na_position="last", kind="stable")
-    return table[[c for c in COLUMNS if c in table]].reset_index(drop=True)
+    columns = [c for name in COLUMNS for c in (name, f"{name}_std") if c in table]
+    return table[columns].reset_index(drop=True)
+
+
+def fold_table(details: dict, metric: str) -> pd.DataFrame:
+    """`metric` per walk-forward fold (rows) and model (columns, mean over seeds; `<model>_std` beside)."""
+    rows = []
+    for fold, scores in details["per_fold"].items():
+        row = {"fold": int(fold)}
+        for name, score in scores.items():
+            row[name] = score["summary"][metric]
+            if f"{metric}_std" in score["summary"]:
+                row[f"{name}_std"] = score["summary"][f"{metric}_std"]
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("fold").reset_index(drop=True)
+
+
+def fold_wins(folds: pd.DataFrame, model: str, metric: str) -> int:
+    """In how many folds `model` did better than the random walk on `metric`."""
+    better = folds[model] > folds["random_walk"] if metric in HIGHER_IS_BETTER else folds[model] < folds["random_walk"]
+    return int(better.sum())
 
 
 def select_champion(table: pd.DataFrame) -> pd.Series | None:
@@ -38,11 +62,14 @@ def select_champion(table: pd.DataFrame) -> pd.Series | None:
     return neural.iloc[0] if len(neural) else None
 
 
-def verdict(table: pd.DataFrame, alpha: float, select_by: str) -> str:
+def verdict(table: pd.DataFrame, alpha: float, select_by: str, folds: pd.DataFrame | None = None) -> str:
     """One paragraph a user can act on; says plainly when nothing beats the random walk."""
     significant = table[(table["dm_pvalue"].notna()) & (table["dm_pvalue"] < alpha)]
     best = table.iloc[0]
-    lines = [f"Ranked by {select_by}, the best is **{best['model']}** ({select_by} = {best[select_by]:.6g})."]
+    where = "the single split" if folds is None else f"the {len(folds)} walk-forward folds pooled"
+    spread = f" ± {best[f'{select_by}_std']:.2g} across seeds" if pd.notna(best.get(f"{select_by}_std")) else ""
+    lines = [f"Ranked by {select_by} on {where}, the best is **{best['model']}** "
+             f"({select_by} = {best[select_by]:.6g}{spread})."]
     if significant.empty:
         lines.append(
             f"No model beats the random walk significantly (Diebold-Mariano, one-sided, p < {alpha}): "
@@ -57,6 +84,11 @@ def verdict(table: pd.DataFrame, alpha: float, select_by: str) -> str:
         neural = significant[significant["kind"] == "neural"]
         if neural.empty:
             lines.append("No neural model does; the significant skill comes from a baseline.")
+    if folds is not None:
+        wins = ", ".join(f"{name} in {fold_wins(folds, name, select_by)}" for name in table["model"]
+                         if name != "random_walk" and name in folds)
+        lines.append(f"Folds where a model beat the random walk on {select_by}: {wins} of {len(folds)}; "
+                     "skill that shows in only some folds is not a stable edge.")
     lines.append(
         "Trading metrics (Sharpe, drawdown) are of a daily long/short sign strategy after costs and are "
         "far noisier than the error metrics: read them with the DM p-value, not instead of it."
@@ -64,18 +96,39 @@ def verdict(table: pd.DataFrame, alpha: float, select_by: str) -> str:
     return " ".join(lines)
 
 
-def to_markdown(table: pd.DataFrame, verdict_text: str, champion_note: str) -> str:
-    shown = table.copy()
-    for column in shown.columns:
-        if shown[column].dtype.kind == "f":
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
-    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    rows = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
-    return f"# Model comparison\n\n{verdict_text}\n\n{header}{rows}\n## Champion\n\n{champion_note}\n"
+def _cell(value, spread=None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+        return f"{text} ± {spread:.2g}" if spread is not None and not pd.isna(spread) else text
+    return str(value)
 
 
-def metric_interval(name: str, forecast: np.ndarray, actual: np.ndarray, metrics: dict) -> tuple[float, float]:
-    """95% interval for the bar chart: Wilson for accuracy, delta method / Fisher z otherwise."""
+def markdown_table(table: pd.DataFrame) -> str:
+    """A table with each `<column>_std` folded into its column as `mean ± std`."""
+    columns = [c for c in table.columns if not (c.endswith("_std") and c[:-4] in table)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(_cell(row[c], row.get(f"{c}_std")) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(tables: dict[str, pd.DataFrame], verdict_text: str, champion_note: str,
+                folds: pd.DataFrame | None = None, metric: str = "") -> str:
+    """The report: verdict, one table per evaluation (± is the std across seeds), folds, champion."""
+    parts = [f"# Model comparison\n\n{verdict_text}\n"]
+    for section, table in tables.items():
+        parts.append(f"## {SECTIONS[section]}\n\n{markdown_table(table)}")
+    if folds is not None:
+        parts.append(f"## {metric} per walk-forward fold\n\n{markdown_table(folds)}")
+    parts.append(f"## Champion\n\n{champion_note}\n")
+    return "\n".join(parts)
+
+
+def metric_interval(name: str, forecasts: list[np.ndarray], actual: np.ndarray, metrics: dict) -> tuple[float, float]:
+    """95% sampling interval for the bar chart: Wilson for accuracy, delta method / Fisher z otherwise.
+    With several seeds the errors are the seed-averaged ones (as in the DM test)."""
     n = len(actual)
     value = metrics.get(name)
     if value is None:
@@ -83,11 +136,11 @@ def metric_interval(name: str, forecast: np.ndarray, actual: np.ndarray, metrics
     if name == "test_dir_acc":
         return metrics["test_dir_acc_lo"], metrics["test_dir_acc_hi"]
     if name == "test_rmse":
-        squared = (forecast - actual) ** 2
+        squared = np.mean([(f - actual) ** 2 for f in forecasts], axis=0)
         half = 1.96 * squared.std(ddof=1) / math.sqrt(n)
         return math.sqrt(max(squared.mean() - half, 0)), math.sqrt(squared.mean() + half)
     if name == "test_mae":
-        absolute = np.abs(forecast - actual)
+        absolute = np.mean([np.abs(f - actual) for f in forecasts], axis=0)
         half = 1.96 * absolute.std(ddof=1) / math.sqrt(n)
         return value - half, value + half
     if name == "test_ic":
@@ -129,16 +182,36 @@ def plot_equity(equity: pd.DataFrame, path: Path) -> None:
 
 
 def plot_losses(histories: dict[str, pd.DataFrame], path: Path) -> None:
+    """Every seed's curves; one colour per model, solid train, dashed validation."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, history in histories.items():
-        line = ax.plot(history["epoch"], history["train_loss"], label=f"{name} train")[0]
-        ax.plot(history["epoch"], history["val_loss"], ls="--", color=line.get_color(), label=f"{name} val")
-    ax.set(title="Training and validation loss (standardised: 1.0 = no skill)", xlabel="epoch", ylabel="loss")
+    for i, (name, history) in enumerate(histories.items()):
+        color = f"C{i}"
+        for j, (_, seed) in enumerate(history.groupby("seed", sort=True)):
+            label = j == 0
+            ax.plot(seed["epoch"], seed["train_loss"], color=color, lw=1, label=f"{name} train" if label else None)
+            ax.plot(seed["epoch"], seed["val_loss"], color=color, lw=1, ls="--", label=f"{name} val" if label else None)
+    ax.set(title="Training and validation loss per seed (standardised: 1.0 = no skill)", xlabel="epoch", ylabel="loss")
     ax.legend(fontsize=8)
     _save(fig, path)
 
 
-def plot_metric(table: pd.DataFrame, intervals: dict[str, tuple[float, float]], metric: str, path: Path) -> None:
+def plot_folds(folds: pd.DataFrame, metric: str, path: Path) -> None:
+    """`metric` per fold and model; error bars are the std across seeds."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    models = [c for c in folds.columns if c != "fold" and not c.endswith("_std")]
+    for name in models:
+        spread = folds[f"{name}_std"] if f"{name}_std" in folds else None
+        ax.errorbar(folds["fold"], folds[name], yerr=spread, marker="o", capsize=3, label=name,
+                    ls="--" if name in BASELINES else "-")
+    ax.set(title=f"{metric} per walk-forward fold (error bars: std across seeds)", xlabel="fold", ylabel=metric,
+           xticks=folds["fold"])
+    ax.legend(ncol=3, fontsize=8)
+    _save(fig, path)
+
+
+def plot_metric(table: pd.DataFrame, intervals: dict[str, tuple[float, float]], metric: str, path: Path,
+                seed_values: dict[str, list[float]] | None = None) -> None:
+    """Bars: mean over seeds with 95% sampling intervals; dots: each seed's own value."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     values = table[metric].astype(float).to_numpy()
     low = np.array([intervals[m][0] for m in table["model"]])
@@ -147,7 +220,10 @@ def plot_metric(table: pd.DataFrame, intervals: dict[str, tuple[float, float]], 
     colors = ["tab:blue" if k == "neural" else "tab:gray" for k in table["kind"]]
     ax.bar(table["model"], values, color=colors)
     ax.errorbar(table["model"], values, yerr=np.nan_to_num(errors), fmt="none", ecolor="black", capsize=4)
-    finite = np.concatenate([values, low, high])
+    seeds = [v for values_ in (seed_values or {}).values() for v in values_]
+    for model, values_ in (seed_values or {}).items():
+        ax.scatter([model] * len(values_), values_, color="black", s=12, zorder=3)
+    finite = np.concatenate([values, low, high, np.array(seeds, dtype=float)])
     finite = finite[np.isfinite(finite)]
     if len(finite):
         pad = 0.1 * (finite.max() - finite.min() or abs(finite.max()) or 1)

@@ -103,9 +103,12 @@ def connect(uri: str, experiment: str) -> str:
 
 
 @contextlib.contextmanager
-def run(experiment_id: str, name: str, tags: dict[str, str]) -> Iterator[Any]:
-    """An MLflow run that ends FINISHED, FAILED on error, or KILLED when the stage is interrupted."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as active:
+def run(experiment_id: str, name: str, tags: dict[str, str], nested: bool = False) -> Iterator[Any]:
+    """An MLflow run that ends FINISHED, FAILED on error, or KILLED when the stage is interrupted.
+
+    nested=True makes it a child of the active run (one per seed or fold under the stage's run).
+    """
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags, nested=nested) as active:
         try:
             yield active
         except StageInterrupted:
@@ -161,9 +164,9 @@ def run_tags(stage: str, data_md5: str, flat_params: dict[str, Any]) -> dict[str
     }
 
 
-def log_windows_input(matrix: np.ndarray, targets: np.ndarray, source: str, md5: str) -> None:
+def log_windows_input(matrix: np.ndarray, targets: np.ndarray, source: str, md5: str, name: str = "windows") -> None:
     """Dataset lineage with DVC's md5 as digest (MLflow's own digest hashes only 10,000 rows)."""
-    dataset = mlflow.data.from_numpy(matrix, targets=targets, source=source, name="windows", digest=md5[:36])
+    dataset = mlflow.data.from_numpy(matrix, targets=targets, source=source, name=name, digest=md5[:36])
     mlflow.log_input(dataset, context="training")
 
 

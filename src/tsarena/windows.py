@@ -31,6 +31,7 @@ class Split:
     val_start: pd.Timestamp
     test_start: pd.Timestamp
     purged: dict[str, int]
+    test_end: pd.Timestamp | None = None  # exclusive; None = to the end of the data
 
 
 def check_lengths(rows_per_ticker: pd.Series, seq_len: int, where: str) -> None:
@@ -71,28 +72,65 @@ def _purge(earlier: np.ndarray, later: np.ndarray, dates: np.ndarray, target_dat
     return earlier[target_dates[earlier] <= first_later_start]
 
 
-def chronological_split(table: pd.DataFrame, params: WindowParams) -> Split:
-    """Assign each window to train/val/test by its target date, then purge overlapping labels."""
-    ends = window_end_rows(pd.factorize(table["ticker"])[0], params.seq_len)
+def split_at(table: pd.DataFrame, seq_len: int, val_start: pd.Timestamp, test_start: pd.Timestamp,
+             test_end: pd.Timestamp | None = None, where: str = "window.val_start/test_start or window.val_frac/test_frac"
+             ) -> Split:
+    """Windows by target date: train < val_start <= val < test_start <= test < test_end; purged."""
+    ends = window_end_rows(pd.factorize(table["ticker"])[0], seq_len)
     target_dates = table["target_date"].to_numpy()
     dates = table["date"].to_numpy()
-    val_start, test_start = split_dates(table["target_date"].iloc[ends], params)
     end_dates = target_dates[ends]
     train = ends[end_dates < val_start]
     val = ends[(end_dates >= val_start) & (end_dates < test_start)]
-    test = ends[end_dates >= test_start]
+    in_test = end_dates >= test_start
+    if test_end is not None:
+        in_test &= end_dates < test_end
+    test = ends[in_test]
     purged_train = _purge(train, val, dates, target_dates)
     purged_val = _purge(val, test, dates, target_dates)
     purged = {"train": len(train) - len(purged_train), "val": len(val) - len(purged_val)}
-    split = Split(purged_train, purged_val, test, val_start, test_start, purged)
+    split = Split(purged_train, purged_val, test, val_start, test_start, purged, test_end)
     for name in SPLITS:
         if len(getattr(split, name)) == 0:
             raise TsarenaError(
                 f"the {name} split has no windows (split at {val_start.date()} / {test_start.date()}, "
-                f"seq_len {params.seq_len}, {len(ends)} windows in all)",
-                "window.val_start/test_start or window.val_frac/test_frac",
-            )
+                f"seq_len {seq_len}, {len(ends)} windows in all)", where)
     return split
+
+
+def chronological_split(table: pd.DataFrame, params: WindowParams) -> Split:
+    """Assign each window to train/val/test by its target date, then purge overlapping labels."""
+    ends = window_end_rows(pd.factorize(table["ticker"])[0], params.seq_len)
+    val_start, test_start = split_dates(table["target_date"].iloc[ends], params)
+    return split_at(table, params.seq_len, val_start, test_start)
+
+
+def walk_forward_splits(table: pd.DataFrame, params: WindowParams, folds: int) -> list[Split]:
+    """Expanding-window rolling origin over the single split's test period.
+
+    The test period's target dates are cut into `folds` runs of equal length (within a day).
+    Fold k validates on as many days as the single split does, just before its test run, and
+    trains on everything earlier: so fold 1 of 1 is exactly the single split, and the folds'
+    test windows together are exactly its test windows.
+    """
+    ends = window_end_rows(pd.factorize(table["ticker"])[0], params.seq_len)
+    end_dates = table["target_date"].iloc[ends]
+    val_start, test_start = split_dates(end_dates, params)
+    days = np.sort(end_dates.unique())
+    first_test = int(np.searchsorted(days, np.datetime64(test_start)))
+    n_val = first_test - int(np.searchsorted(days, np.datetime64(val_start)))
+    n_test = len(days) - first_test
+    if n_test < folds:
+        raise TsarenaError(f"{folds} folds need at least one test day each; the test period has {n_test}",
+                           "evaluate.folds")
+    lengths = [len(chunk) for chunk in np.array_split(np.arange(n_test), folds)]
+    starts = [first_test + int(offset) for offset in np.cumsum([0, *lengths[:-1]])]
+    splits = []
+    for k, start in enumerate(starts):
+        end = pd.Timestamp(days[starts[k + 1]]) if k + 1 < folds else None
+        splits.append(split_at(table, params.seq_len, pd.Timestamp(days[start - n_val]), pd.Timestamp(days[start]),
+                               end, f"evaluate.folds (fold {k + 1} of {folds})"))
+    return splits
 
 
 def training_rows(tickers: np.ndarray, train_ends: np.ndarray) -> np.ndarray:
@@ -131,19 +169,32 @@ def scaler_from_dict(state: dict) -> StandardScaler | RobustScaler | None:
     return scaler
 
 
-def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tuple[np.ndarray, dict]:
-    """Scale all rows, in place, with statistics of the fit rows only; returns the matrix and scaler state."""
+def fit_scaler(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> StandardScaler | RobustScaler | None:
+    """Statistics of the fit rows only (the training rows: never validation or test)."""
     scaler = make_scaler(kind)
-    if scaler is None:
-        return features, scaler_to_dict(None)
     if isinstance(scaler, StandardScaler):  # streamed in chunks: no copy of the training rows
         for start in range(0, len(features), FIT_CHUNK):
             chunk = features[start : start + FIT_CHUNK][fit_mask[start : start + FIT_CHUNK]]
             if len(chunk):
                 scaler.partial_fit(chunk)
-    else:  # the median needs all fit rows at once
+    elif scaler is not None:  # the median needs all fit rows at once
         scaler.fit(features[fit_mask])
+    return scaler
+
+
+def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tuple[np.ndarray, dict]:
+    """Scale all rows, in place, with statistics of the fit rows only; returns the matrix and scaler state."""
+    scaler = fit_scaler(features, fit_mask, kind)
+    if scaler is None:
+        return features, scaler_to_dict(None)
     return scaler.transform(features), scaler_to_dict(scaler)
+
+
+def apply_scaler(features: np.ndarray, state: dict) -> np.ndarray:
+    """A scaled float32 copy of `features` with saved statistics; `features` is left as it is."""
+    matrix = np.array(features, dtype=np.float32)
+    scaler = scaler_from_dict(state)
+    return matrix if scaler is None else scaler.transform(matrix)
 
 
 def window_view(matrix: np.ndarray, seq_len: int) -> np.ndarray:
@@ -183,6 +234,18 @@ class Windows:
         return pd.read_parquet(self.path / "rows.parquet")
 
 
+def split_summary(split: Split, targets: np.ndarray, fit_rows: np.ndarray) -> dict:
+    """What a split is, for meta.json: boundaries, sizes, purges, and the training target's scale."""
+    train_targets = targets[split.train]
+    return {
+        "val_start": split.val_start.date(), "test_start": split.test_start.date(),
+        "test_end": None if split.test_end is None else split.test_end.date(),
+        "n_samples": {name: len(getattr(split, name)) for name in SPLITS},
+        "purged": split.purged, "scaler_fit_rows": int(fit_rows.sum()),
+        "target_mean": float(train_targets.mean()), "target_std": float(train_targets.std()),
+    }
+
+
 def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Split, meta: dict, scaler: dict) -> None:
     np.save(out / "matrix.npy", matrix)
     np.save(out / "targets.npy", targets.astype(np.float32))
@@ -190,6 +253,34 @@ def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Spli
         np.save(out / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
     (out / "scaler.json").write_text(json.dumps(scaler, indent=1))
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+
+
+def save_folds(out: Path, features: np.ndarray, targets: np.ndarray, splits: list[Split], scalers: list[dict],
+               meta: dict) -> None:
+    """The unscaled matrix once, and per fold its end rows and its own scaler (fit on its training rows)."""
+    np.save(out / "features.npy", features)
+    np.save(out / "targets.npy", targets.astype(np.float32))
+    for k, (split, scaler) in enumerate(zip(splits, scalers), start=1):
+        fold = out / f"fold_{k}"
+        fold.mkdir()
+        for name in SPLITS:
+            np.save(fold / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
+        (fold / "scaler.json").write_text(json.dumps(scaler, indent=1))
+    (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+
+
+def load_fold(path: Path, k: int) -> Windows:
+    """Fold k (from 1) as Windows: the matrix scaled with that fold's own training statistics."""
+    meta = json.loads((path / "meta.json").read_text())
+    fold = path / f"fold_{k}"
+    features = np.load(path / "features.npy", mmap_mode="r")
+    return Windows(
+        matrix=apply_scaler(features, json.loads((fold / "scaler.json").read_text())),
+        targets=np.load(path / "targets.npy"),
+        ends={name: np.load(fold / f"{name}_ends.npy") for name in SPLITS},
+        meta={**{key: value for key, value in meta.items() if key != "folds"}, **meta["folds"][k - 1]},
+        path=path,
+    )
 
 
 def load_windows(path: Path, mmap: bool = True) -> Windows:
