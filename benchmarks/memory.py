@@ -35,7 +35,8 @@ def run(cwd: Path, *args: str) -> tuple[float, float]:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(HERE / "peak_rss.py"), *args], cwd=cwd, capture_output=True, text=True,
                           env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "CI": "true",
-                               "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db", "HOME": str(Path.home())})
+                               "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db", "HOME": str(Path.home()),
+                               "PYTHONPATH": str(ROOT / "src")})  # this checkout, whatever is installed
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"{args} failed:\n{proc.stderr[-3000:]}")

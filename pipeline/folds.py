@@ -3,15 +3,16 @@
 With evaluate.folds = 1 (the single split) it writes only meta.json, and nothing downstream trains.
 """
 
+from functools import partial
+
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.feature_table import read_columns, read_keys
+from tsarena.feature_table import matrix_chunks, read_keys
 from tsarena.io import atomic_dir, read_json, write_json
 from tsarena.windows import (check_lengths, fit_scaler, save_folds, scaler_to_dict, split_summary, training_rows,
-                             walk_forward_splits)
+                             walk_forward_splits, write_matrix)
 
 IN, OUT = "data/features", "data/folds"
-FEATURES = f"{IN}/features.parquet"
 
 
 @stage_main
@@ -24,21 +25,22 @@ def main() -> None:
         print("folds: evaluate.folds = 1, the single split only (nothing to refit)")
         return
     schema = read_json(f"{IN}/schema.json")
-    keys, tickers = read_keys(FEATURES)
+    keys, tickers = read_keys(IN, schema["tickers"])
     counts = keys.groupby("ticker", sort=False).size()
-    check_lengths(counts.set_axis(tickers[counts.index]), window.seq_len, f"window.seq_len, {FEATURES}")
+    check_lengths(counts.set_axis(tickers[counts.index]), window.seq_len, f"window.seq_len, {IN}/features.parquet")
     splits = walk_forward_splits(keys, window, n_folds)
-    features = read_columns(FEATURES, schema["features"], "float32")
+    chunks = partial(matrix_chunks, IN, len(schema["features"]))  # streamed: one pass per fold, never whole
     targets, ticker_codes = keys["target"].to_numpy(), keys["ticker"].to_numpy()
     scalers, folds = [], []
     for k, split in enumerate(splits, start=1):
         fit_rows = training_rows(ticker_codes, split.train)
-        scalers.append(scaler_to_dict(fit_scaler(features, fit_rows, window.scaler)))
+        scalers.append(scaler_to_dict(fit_scaler(chunks(), fit_rows, window.scaler)))
         folds.append({"fold": k, **split_summary(split, targets, fit_rows)})
     meta = {**schema, "seq_len": window.seq_len, "scaler": window.scaler, "n_rows": len(keys),
             "tickers": sorted(tickers), "n_folds": n_folds, "folds": folds}
     with atomic_dir(OUT) as tmp:
-        save_folds(tmp, features, targets, splits, scalers, meta)
+        write_matrix(tmp / "features.npy", chunks(), (len(keys), len(schema["features"])), {"kind": "none"})
+        save_folds(tmp, targets, splits, scalers, meta)
     for fold in folds:
         n = fold["n_samples"]
         print(f"folds: fold {fold['fold']}: {n['train']}/{n['val']}/{n['test']} train/val/test windows, "

@@ -1,5 +1,8 @@
 """ingest: load raw prices from the configured source, validate them, write the long table."""
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from tsarena import config
 from tsarena.data import load_prices
 from tsarena.errors import stage_main
@@ -12,8 +15,11 @@ OUT = "data/raw/prices.parquet"
 def main() -> None:
     params = config.load("data")["data"]
     prices = load_prices(params)
-    with atomic_file(OUT) as tmp:
-        prices.to_parquet(tmp, index=False)
+    table = pa.Table.from_pandas(prices, preserve_index=False)
+    bounds = prices.groupby("ticker", sort=False).size().cumsum().to_numpy()
+    with atomic_file(OUT) as tmp, pq.ParquetWriter(tmp, table.schema) as writer:
+        for start, end in zip([0, *bounds[:-1]], bounds):  # one row group per ticker: feature reads one at a time
+            writer.write_table(table.slice(start, end - start))
     print(f"ingest: {len(prices)} rows, {prices['ticker'].nunique()} tickers, "
           f"{prices['date'].min().date()} to {prices['date'].max().date()} -> {OUT}")
 

@@ -1,31 +1,37 @@
 """window: chronological split by target date, purge, train-only scaler, one float32 matrix."""
 
+import shutil
+from functools import partial
+
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.feature_table import copy_rows, read_columns, read_keys
+from tsarena.feature_table import matrix_chunks, read_keys
 from tsarena.io import atomic_dir, read_json
-from tsarena.windows import check_lengths, chronological_split, fit_transform, save_windows, split_summary, training_rows
+from tsarena.windows import (check_lengths, chronological_split, fit_scaler, save_windows, scaler_to_dict,
+                             split_summary, training_rows, write_matrix)
 
 IN, OUT = "data/features", "data/windows"
-FEATURES = f"{IN}/features.parquet"
 
 
 @stage_main
 def main() -> None:
     params = config.load("window")["window"]
     schema = read_json(f"{IN}/schema.json")
-    keys, tickers = read_keys(FEATURES)
+    keys, tickers = read_keys(IN, schema["tickers"])
     counts = keys.groupby("ticker", sort=False).size()
-    check_lengths(counts.set_axis(tickers[counts.index]), params.seq_len, f"window.seq_len, {FEATURES}")
+    check_lengths(counts.set_axis(tickers[counts.index]), params.seq_len, f"window.seq_len, {IN}/features.parquet")
     split = chronological_split(keys, params)
     fit_rows = training_rows(keys["ticker"].to_numpy(), split.train)
-    matrix, scaler = fit_transform(read_columns(FEATURES, schema["features"], "float32"), fit_rows, params.scaler)
+    # the matrix is read in chunks twice (fit, then scale and write): never whole in memory here
+    chunks = partial(matrix_chunks, IN, len(schema["features"]))
+    scaler = scaler_to_dict(fit_scaler(chunks(), fit_rows, params.scaler))
     targets = keys["target"].to_numpy()
     meta = {**schema, "seq_len": params.seq_len, "scaler": params.scaler, "n_rows": len(keys),
             "tickers": sorted(tickers), **split_summary(split, targets, fit_rows)}
     with atomic_dir(OUT) as tmp:
-        save_windows(tmp, matrix, targets, split, meta, scaler)
-        copy_rows(FEATURES, tmp / "rows.parquet")
+        write_matrix(tmp / "matrix.npy", chunks(), (len(keys), len(schema["features"])), scaler)
+        save_windows(tmp, None, targets, split, meta, scaler)
+        shutil.copyfile(f"{IN}/rows.parquet", tmp / "rows.parquet")  # bytes only: no Parquet decoding
     n = meta["n_samples"]
     print(f"window: {n['train']}/{n['val']}/{n['test']} train/val/test windows of {params.seq_len} rows, "
           f"val from {meta['val_start']}, test from {meta['test_start']}, purged {split.purged} -> {OUT}")

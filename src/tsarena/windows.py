@@ -7,6 +7,7 @@ t-L+1..t of the same ticker and its label is target[t], known at target_date[t].
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,25 +170,44 @@ def scaler_from_dict(state: dict) -> StandardScaler | RobustScaler | None:
     return scaler
 
 
-def fit_scaler(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> StandardScaler | RobustScaler | None:
-    """Statistics of the fit rows only (the training rows: never validation or test)."""
+def in_chunks(features: np.ndarray, rows: int = FIT_CHUNK) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, block) views over an in-memory matrix, as feature_table.matrix_chunks reads a file."""
+    for start in range(0, len(features), rows):
+        yield start, features[start : start + rows]
+
+
+def fit_scaler(chunks: Iterable[tuple[int, np.ndarray]], fit_mask: np.ndarray, kind: str
+               ) -> StandardScaler | RobustScaler | None:
+    """Statistics of the fit rows only (the training rows: never validation or test), chunk by chunk."""
     scaler = make_scaler(kind)
-    if isinstance(scaler, StandardScaler):  # streamed in chunks: no copy of the training rows
-        for start in range(0, len(features), FIT_CHUNK):
-            chunk = features[start : start + FIT_CHUNK][fit_mask[start : start + FIT_CHUNK]]
-            if len(chunk):
-                scaler.partial_fit(chunk)
-    elif scaler is not None:  # the median needs all fit rows at once
-        scaler.fit(features[fit_mask])
-    return scaler
+    if scaler is None:
+        return None
+    if isinstance(scaler, StandardScaler):  # streamed: no copy of the training rows
+        for start, chunk in chunks:
+            rows = chunk[fit_mask[start : start + len(chunk)]]
+            if len(rows):
+                scaler.partial_fit(rows)
+        return scaler
+    # the median needs all fit rows at once
+    return scaler.fit(np.concatenate([chunk[fit_mask[start : start + len(chunk)]] for start, chunk in chunks]))
 
 
 def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tuple[np.ndarray, dict]:
     """Scale all rows, in place, with statistics of the fit rows only; returns the matrix and scaler state."""
-    scaler = fit_scaler(features, fit_mask, kind)
+    scaler = fit_scaler(in_chunks(features), fit_mask, kind)
     if scaler is None:
         return features, scaler_to_dict(None)
     return scaler.transform(features), scaler_to_dict(scaler)
+
+
+def write_matrix(path: Path, chunks: Iterable[tuple[int, np.ndarray]], shape: tuple[int, int], state: dict) -> None:
+    """Write the (optionally scaled) float32 matrix as .npy chunk by chunk: never whole in memory."""
+    scaler = scaler_from_dict(state)
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        for _, chunk in chunks:
+            block = np.array(chunk, dtype=np.float32)
+            (block if scaler is None else scaler.transform(block)).astype(np.float32, copy=False).tofile(handle)
 
 
 def apply_scaler(features: np.ndarray, state: dict) -> np.ndarray:
@@ -246,8 +266,11 @@ def split_summary(split: Split, targets: np.ndarray, fit_rows: np.ndarray) -> di
     }
 
 
-def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Split, meta: dict, scaler: dict) -> None:
-    np.save(out / "matrix.npy", matrix)
+def save_windows(out: Path, matrix: np.ndarray | None, targets: np.ndarray, split: Split, meta: dict, scaler: dict
+                 ) -> None:
+    """matrix None: the caller wrote matrix.npy itself (write_matrix, streamed)."""
+    if matrix is not None:
+        np.save(out / "matrix.npy", matrix)
     np.save(out / "targets.npy", targets.astype(np.float32))
     for name in SPLITS:
         np.save(out / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
@@ -255,10 +278,9 @@ def save_windows(out: Path, matrix: np.ndarray, targets: np.ndarray, split: Spli
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
 
 
-def save_folds(out: Path, features: np.ndarray, targets: np.ndarray, splits: list[Split], scalers: list[dict],
-               meta: dict) -> None:
-    """The unscaled matrix once, and per fold its end rows and its own scaler (fit on its training rows)."""
-    np.save(out / "features.npy", features)
+def save_folds(out: Path, targets: np.ndarray, splits: list[Split], scalers: list[dict], meta: dict) -> None:
+    """Per fold its end rows and its own scaler (fit on its training rows); the caller writes the
+    unscaled features.npy once (write_matrix with no scaler)."""
     np.save(out / "targets.npy", targets.astype(np.float32))
     for k, (split, scaler) in enumerate(zip(splits, scalers), start=1):
         fold = out / f"fold_{k}"
