@@ -112,7 +112,20 @@ def main() -> None:
     import mlflow
     from tsarena import tracking as tr
     from tsarena.models import build_model, save_checkpoint
-    from tsarena.training import fit, interactive, loss_function, predict, seed_all
+    from tsarena.training import fit, interactive, is_worker_process, loss_function, predict, seed_all
+
+    def build(windows: Windows, seed: int) -> tuple[dict, Any, Callable]:
+        cfg = model_config(name, params[name], windows.meta, windows.n_features)
+        seed_all(seed)  # before building: the initial weights are seeded too
+        return cfg, build_model(name, cfg), loss_function(windows.meta["target_kind"], windows.meta["target_std"])
+
+    if is_worker_process():  # a DDP worker Lightning started: train in step with rank 0, log and write nothing
+        for fold in folds:
+            windows = single if fold is None else load_fold(FOLDS, fold)
+            for seed in train.seeds:
+                _, model, loss = build(windows, seed)
+                fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss, seed)
+        return
 
     uri = tr.resolve_uri(tracking.uri)
     experiment_id = tr.connect(uri, tracking.experiment)  # fails fast, before training
@@ -121,10 +134,7 @@ def main() -> None:
 
     def train_one(windows: Windows, seed: int, label: str) -> Trained:
         """One model on one split and seed, in its own nested MLflow run."""
-        cfg = model_config(name, params[name], windows.meta, windows.n_features)
-        seed_all(seed)  # before building: the initial weights are seeded too
-        model = build_model(name, cfg)
-        loss = loss_function(windows.meta["target_kind"], windows.meta["target_std"])
+        cfg, model, loss = build(windows, seed)
 
         def on_epoch(row: dict) -> None:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))

@@ -165,3 +165,22 @@ def test_champion_served_over_http_matches_evaluated_predictions(served_repo, se
         stop(proc)
     expected = pd.read_parquet(served_repo.path / "data/eval/predictions.parquet")[champion].to_numpy()[:16]
     np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_ddp_on_two_cpu_processes_trains_once_and_logs_once(tmp_path):
+    """Lightning's DDP (gloo on CPU here; NCCL on GPUs): the stage's command is re-run as rank 1,
+    which trains in step with rank 0 and must log and write nothing of its own."""
+    repo = make_repo(tmp_path, {"train": {"devices": 2, "strategy": "ddp", "max_epochs": 2, "seeds": [0, 1]}})
+    out = repo.dvc("repro", "train_lstm").stdout
+    history = pd.read_csv(repo.path / "data/models/lstm/histories.csv")
+    assert len(history) == 4 and history["val_loss"].notna().all()
+    assert out.count("lstm seed=0 epoch   1:") == 1  # only rank 0 reports
+    (parent,) = runs_named(repo.mlflow_uri, "lstm")
+    assert parent.data.params["train.devices"] == "2" and parent.data.params["train.strategy"] == "ddp"
+    for seed in (0, 1):
+        (run,) = runs_named(repo.mlflow_uri, f"lstm seed={seed}")
+        from mlflow import MlflowClient
+
+        curve = MlflowClient(repo.mlflow_uri).get_metric_history(run.info.run_id, "val_loss")
+        assert np.allclose([m.value for m in curve], history.loc[history["seed"] == seed, "val_loss"])
+    assert (repo.path / "data/models/lstm/model.pt").is_file()

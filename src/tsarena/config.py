@@ -120,6 +120,10 @@ class TrainParams(Section):
     grad_clip: Annotated[float, Field(ge=0)] = 1.0
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     precision: Literal["32", "bf16-mixed"] = "32"
+    # several devices or nodes: Lightning's own strategies (DDP); 1 device needs none
+    devices: Annotated[int, Field(ge=1, le=1024)] = 1
+    num_nodes: Annotated[int, Field(ge=1, le=1024)] = 1
+    strategy: Literal["auto", "ddp"] = "auto"
     # one model (and one MLflow run) per seed; evaluate reports mean, std, min and max across them
     seeds: Annotated[list[int], Field(min_length=1, max_length=100)] = Field(default_factory=lambda: [42])
 

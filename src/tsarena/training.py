@@ -124,9 +124,12 @@ class Forecaster(L.LightningModule):
         return self._step(ends, "val")
 
     def _epoch_mean(self, split: str) -> torch.Tensor:
-        mean = self.loss_sums[split] / max(self.counts[split], 1)
+        """Mean loss over every sample of the epoch, summed across DDP ranks (a no-op on one device)."""
+        strategy = self.trainer.strategy
+        total = strategy.reduce(self.loss_sums[split].to(self.device), reduce_op="sum")
+        count = strategy.reduce(torch.tensor(float(self.counts[split]), device=self.device), reduce_op="sum")
         self.loss_sums[split], self.counts[split] = torch.zeros((), device=self.device), 0
-        return mean
+        return total / count.clamp(min=1)
 
     def on_train_epoch_start(self) -> None:
         self.epoch_lr = self.trainer.optimizers[0].param_groups[0]["lr"]
@@ -140,7 +143,7 @@ class Forecaster(L.LightningModule):
                "val_loss": self.val_loss, "lr": float(self.epoch_lr)}
         self.log("train_loss", row["train_loss"])
         self.history.append(row)
-        if self.on_epoch:
+        if self.on_epoch and self.trainer.is_global_zero:
             self.on_epoch(row)
 
     def configure_optimizers(self) -> Any:
@@ -162,7 +165,9 @@ def make_trainer(params: TrainParams, callbacks: list[L.Callback], root_dir: str
     return L.Trainer(
         max_epochs=params.max_epochs,
         accelerator=params.accelerator,
-        devices=1,
+        devices=params.devices,
+        num_nodes=params.num_nodes,
+        strategy=params.strategy,
         precision=params.precision,
         gradient_clip_val=params.grad_clip or None,
         deterministic=True if params.accelerator == "cpu" or not torch.cuda.is_available() else "warn",
@@ -206,10 +211,19 @@ def fit(
             train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),
             val_dataloaders=loader(ends["val"], params.batch_size, shuffle=False),
         )
+        if not trainer.is_global_zero:  # a DDP worker: rank 0 holds the checkpoint and the result
+            return module.history
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     model.cpu().eval()
     return module.history
+
+
+def is_worker_process() -> bool:
+    """True in a DDP process other than global rank 0 (Lightning starts those by re-running the
+    stage's command with LOCAL_RANK set; torchrun sets RANK). Such a process trains in step and
+    logs and writes nothing."""
+    return any(int(os.environ.get(name, "0")) > 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 @torch.no_grad()
