@@ -90,6 +90,23 @@ def prediction_table(rows: pd.DataFrame, forecasts: dict[str, dict[str, np.ndarr
     return pd.concat([base.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
 
 
+def walk_forward(n_folds: int, all_rows: pd.DataFrame, meta: dict, params) -> tuple[dict, dict, pd.DataFrame]:
+    """Scores per fold, scores pooled over the folds, and the pooled prediction table."""
+    per_fold, pooled_ends, pooled = {}, [], {}
+    for k in range(1, n_folds + 1):
+        ends, found = fold_forecasts(k, params)
+        per_fold[k] = score(found, all_rows.iloc[ends].reset_index(drop=True), meta, params.cost_bps)
+        pooled_ends.append(ends)
+        for name, by_seed in found.items():
+            for seed, forecast in by_seed.items():
+                pooled.setdefault(name, {}).setdefault(seed, []).append(forecast)
+    pooled = {name: {seed: np.concatenate(parts) for seed, parts in by_seed.items()} for name, by_seed in pooled.items()}
+    rows = all_rows.iloc[np.concatenate(pooled_ends)].reset_index(drop=True)
+    table = prediction_table(rows, pooled, {})
+    table.insert(2, "fold", np.repeat(np.arange(1, n_folds + 1), [len(e) for e in pooled_ends]))
+    return per_fold, score(pooled, rows, meta, params.cost_bps), table
+
+
 def log_to_runs(root: Path, summaries: dict[str, dict], children: dict[str, dict[str, dict]], tracking_params) -> None:
     """Test metrics into the training runs: the summary in each model's parent run, and per seed
     (and fold) in its child runs, so MLflow lines params up with results."""
@@ -125,26 +142,13 @@ def main() -> None:
     metrics = {"single_split": {name: s["summary"] for name, s in single.items()}}
     details = {"single_split": single}
 
-    n_folds = read_json(FOLDS / "meta.json")["n_folds"]
+    fold_meta = read_json(FOLDS / "meta.json")
+    n_folds = fold_meta["n_folds"]
     if n_folds > 1:
-        fold_meta = read_json(FOLDS / "meta.json")["folds"]
-        per_fold, pooled_ends, pooled_forecasts = {}, [], {}
-        for k in range(1, n_folds + 1):
-            ends, found = fold_forecasts(k, evaluate)
-            per_fold[k] = score(found, all_rows.iloc[ends].reset_index(drop=True), meta, evaluate.cost_bps)
-            pooled_ends.append(ends)
-            for name, by_seed in found.items():
-                for seed, forecast in by_seed.items():
-                    pooled_forecasts.setdefault(name, {}).setdefault(seed, []).append(forecast)
-        pooled_forecasts = {name: {seed: np.concatenate(parts) for seed, parts in by_seed.items()}
-                            for name, by_seed in pooled_forecasts.items()}
-        pooled_rows = all_rows.iloc[np.concatenate(pooled_ends)].reset_index(drop=True)
-        pooled = score(pooled_forecasts, pooled_rows, meta, evaluate.cost_bps)
+        per_fold, pooled, walk_table = walk_forward(n_folds, all_rows, meta, evaluate)
         metrics["walk_forward"] = {name: s["summary"] for name, s in pooled.items()}
-        details["walk_forward"] = {"folds": fold_meta, "pooled": pooled,
+        details["walk_forward"] = {"folds": fold_meta["folds"], "pooled": pooled,
                                    "per_fold": {str(k): scores for k, scores in per_fold.items()}}
-        walk_table = prediction_table(pooled_rows, pooled_forecasts, {})
-        walk_table.insert(2, "fold", np.repeat(np.arange(1, n_folds + 1), [len(e) for e in pooled_ends]))
     else:
         walk_table = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype=str),
                                    "fold": pd.Series(dtype="int64")})
