@@ -7,9 +7,9 @@ from functools import partial
 
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.feature_table import matrix_chunks, read_keys
-from tsarena.io import atomic_dir, read_json, write_json
-from tsarena.windows import (check_lengths, fit_scaler, save_folds, scaler_to_dict, split_summary, training_rows,
+from tsarena.feature_table import matrix_chunks
+from tsarena.io import atomic_dir, write_json
+from tsarena.windows import (fit_scaler, read_checked_keys, save_folds, scaler_to_dict, split_summary, training_rows,
                              walk_forward_splits, write_matrix)
 
 IN, OUT = "data/features", "data/folds"
@@ -24,10 +24,7 @@ def main() -> None:
             write_json(tmp / "meta.json", {"n_folds": 1})
         print("folds: evaluate.folds = 1, the single split only (nothing to refit)")
         return
-    schema = read_json(f"{IN}/schema.json")
-    keys, tickers = read_keys(IN, schema["tickers"])
-    counts = keys.groupby("ticker", sort=False).size()
-    check_lengths(counts.set_axis(tickers[counts.index]), window.seq_len, f"window.seq_len, {IN}/features.parquet")
+    schema, keys, tickers = read_checked_keys(IN, window.seq_len)
     splits = walk_forward_splits(keys, window, n_folds)
     chunks = partial(matrix_chunks, IN, len(schema["features"]))  # streamed: one pass per fold, never whole
     targets, ticker_codes = keys["target"].to_numpy(), keys["ticker"].to_numpy()

@@ -5,9 +5,9 @@ from functools import partial
 
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.feature_table import matrix_chunks, read_keys
-from tsarena.io import atomic_dir, read_json
-from tsarena.windows import (check_lengths, chronological_split, fit_scaler, save_windows, scaler_to_dict,
+from tsarena.feature_table import matrix_chunks
+from tsarena.io import atomic_dir
+from tsarena.windows import (chronological_split, fit_scaler, read_checked_keys, save_windows, scaler_to_dict,
                              split_summary, training_rows, write_matrix)
 
 IN, OUT = "data/features", "data/windows"
@@ -16,10 +16,7 @@ IN, OUT = "data/features", "data/windows"
 @stage_main
 def main() -> None:
     params = config.load("window")["window"]
-    schema = read_json(f"{IN}/schema.json")
-    keys, tickers = read_keys(IN, schema["tickers"])
-    counts = keys.groupby("ticker", sort=False).size()
-    check_lengths(counts.set_axis(tickers[counts.index]), params.seq_len, f"window.seq_len, {IN}/features.parquet")
+    schema, keys, tickers = read_checked_keys(IN, params.seq_len)
     split = chronological_split(keys, params)
     fit_rows = training_rows(keys["ticker"].to_numpy(), split.train)
     # the matrix is read in chunks twice (fit, then scale and write): never whole in memory here
@@ -30,7 +27,7 @@ def main() -> None:
             "tickers": sorted(tickers), **split_summary(split, targets, fit_rows)}
     with atomic_dir(OUT) as tmp:
         write_matrix(tmp / "matrix.npy", chunks(), (len(keys), len(schema["features"])), scaler)
-        save_windows(tmp, None, targets, split, meta, scaler)
+        save_windows(tmp, targets, split, meta, scaler)
         shutil.copyfile(f"{IN}/rows.parquet", tmp / "rows.parquet")  # bytes only: no Parquet decoding
     n = meta["n_samples"]
     print(f"window: {n['train']}/{n['val']}/{n['test']} train/val/test windows of {params.seq_len} rows, "

@@ -8,8 +8,8 @@ from tsarena.config import FeatureParams, SyntheticParams, WindowParams
 from tsarena.data.sources import synthetic_prices
 from tsarena.errors import TsarenaError
 from tsarena.features import build_features
-from tsarena.windows import (chronological_split, fit_transform, training_rows, walk_forward_splits, window_view,
-                             windows_at)
+from tsarena.windows import (chronological_split, fit_scaler, scaler_to_dict, training_rows, walk_forward_splits,
+                             window_view, windows_at, write_matrix)
 
 
 def table(horizon: int = 5, n_series: int = 3, n_days: int = 400):
@@ -21,6 +21,11 @@ def table(horizon: int = 5, n_series: int = 3, n_days: int = 400):
 
 
 PARAMS = WindowParams(seq_len=20, val_frac=0.2, test_frac=0.2)
+
+
+def chunks(values: np.ndarray, rows: int = 37):
+    """Blocks as the window stage reads them from the feature file, small enough to split tickers."""
+    return ((start, values[start : start + rows]) for start in range(0, len(values), rows))
 
 
 def test_no_window_crosses_a_ticker():
@@ -69,7 +74,7 @@ def test_every_test_target_row_is_predicted_exactly_once():
     assert set(split.test) == set(eligible)
 
 
-def test_scaler_statistics_are_those_of_training_rows_alone():
+def test_scaler_statistics_are_those_of_training_rows_alone(tmp_path):
     features, names = table()
     split = chronological_split(features, PARAMS)
     tickers = features["ticker"].to_numpy()
@@ -79,8 +84,10 @@ def test_scaler_statistics_are_those_of_training_rows_alone():
         last_train_date = features["date"].to_numpy()[split.train][tickers[split.train] == ticker].max()
         rows = features["ticker"] == ticker
         assert (mask[rows.to_numpy()] == (features.loc[rows, "date"] <= last_train_date).to_numpy()).all()
-    values = features[names].to_numpy()
-    matrix, state = fit_transform(values.copy(), mask, "standard")  # scales its input in place
+    values = features[names].to_numpy(dtype=np.float32)
+    state = scaler_to_dict(fit_scaler(chunks(values), mask, "standard"))
+    write_matrix(tmp_path / "matrix.npy", chunks(values), values.shape, state)
+    matrix = np.load(tmp_path / "matrix.npy")
     np.testing.assert_allclose(state["mean"], values[mask].mean(axis=0), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(state["scale"], values[mask].std(axis=0), rtol=1e-5)
     assert abs(matrix[mask].mean(axis=0)).max() < 1e-4
@@ -106,8 +113,8 @@ def test_robust_scaler_uses_training_rows_alone():
     features, names = table()
     split = chronological_split(features, PARAMS)
     mask = training_rows(features["ticker"].to_numpy(), split.train)
-    values = features[names].to_numpy()
-    _, state = fit_transform(values.copy(), mask, "robust")
+    values = features[names].to_numpy(dtype=np.float32)
+    state = scaler_to_dict(fit_scaler(chunks(values), mask, "robust"))
     np.testing.assert_allclose(state["center"], np.median(values[mask], axis=0), rtol=1e-6)
 
 

@@ -7,7 +7,7 @@ t-L+1..t of the same ticker and its label is target[t], known at target_date[t].
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from tsarena.config import WindowParams
 from tsarena.errors import TsarenaError
 
 SPLITS = ("train", "val", "test")
-FIT_CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,17 @@ def check_lengths(rows_per_ticker: pd.Series, seq_len: int, where: str) -> None:
     if len(short):
         raise TsarenaError(f"ticker {short.index[0]!r} has {short.iloc[0]} rows after features, fewer than one "
                            f"window needs ({seq_len})", where)
+
+
+def read_checked_keys(folder: str | Path, seq_len: int) -> tuple[dict, pd.DataFrame, pd.Index]:
+    """The feature schema and the keys, once every ticker is known to fill one window of `seq_len`."""
+    from tsarena.feature_table import read_keys  # pyarrow: only the stages that read the feature table pay for it
+
+    schema = json.loads((Path(folder) / "schema.json").read_text())
+    keys, tickers = read_keys(folder, schema["tickers"])
+    counts = keys.groupby("ticker", sort=False).size()
+    check_lengths(counts.set_axis(tickers[counts.index]), seq_len, f"window.seq_len, {folder}/features.parquet")
+    return schema, keys, tickers
 
 
 def window_end_rows(tickers: np.ndarray, seq_len: int) -> np.ndarray:
@@ -73,11 +83,10 @@ def _purge(earlier: np.ndarray, later: np.ndarray, dates: np.ndarray, target_dat
     return earlier[target_dates[earlier] <= first_later_start]
 
 
-def split_at(table: pd.DataFrame, seq_len: int, val_start: pd.Timestamp, test_start: pd.Timestamp,
+def split_at(table: pd.DataFrame, ends: np.ndarray, seq_len: int, val_start: pd.Timestamp, test_start: pd.Timestamp,
              test_end: pd.Timestamp | None = None, where: str = "window.val_start/test_start or window.val_frac/test_frac"
              ) -> Split:
-    """Windows by target date: train < val_start <= val < test_start <= test < test_end; purged."""
-    ends = window_end_rows(pd.factorize(table["ticker"])[0], seq_len)
+    """Windows (their end rows `ends`) by target date: train < val_start <= val < test_start <= test < test_end; purged."""
     target_dates = table["target_date"].to_numpy()
     dates = table["date"].to_numpy()
     end_dates = target_dates[ends]
@@ -103,7 +112,7 @@ def chronological_split(table: pd.DataFrame, params: WindowParams) -> Split:
     """Assign each window to train/val/test by its target date, then purge overlapping labels."""
     ends = window_end_rows(pd.factorize(table["ticker"])[0], params.seq_len)
     val_start, test_start = split_dates(table["target_date"].iloc[ends], params)
-    return split_at(table, params.seq_len, val_start, test_start)
+    return split_at(table, ends, params.seq_len, val_start, test_start)
 
 
 def walk_forward_splits(table: pd.DataFrame, params: WindowParams, folds: int) -> list[Split]:
@@ -129,8 +138,8 @@ def walk_forward_splits(table: pd.DataFrame, params: WindowParams, folds: int) -
     splits = []
     for k, start in enumerate(starts):
         end = pd.Timestamp(days[starts[k + 1]]) if k + 1 < folds else None
-        splits.append(split_at(table, params.seq_len, pd.Timestamp(days[start - n_val]), pd.Timestamp(days[start]),
-                               end, f"evaluate.folds (fold {k + 1} of {folds})"))
+        splits.append(split_at(table, ends, params.seq_len, pd.Timestamp(days[start - n_val]),
+                               pd.Timestamp(days[start]), end, f"evaluate.folds (fold {k + 1} of {folds})"))
     return splits
 
 
@@ -170,12 +179,6 @@ def scaler_from_dict(state: dict) -> StandardScaler | RobustScaler | None:
     return scaler
 
 
-def in_chunks(features: np.ndarray, rows: int = FIT_CHUNK) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, block) views over an in-memory matrix, as feature_table.matrix_chunks reads a file."""
-    for start in range(0, len(features), rows):
-        yield start, features[start : start + rows]
-
-
 def fit_scaler(chunks: Iterable[tuple[int, np.ndarray]], fit_mask: np.ndarray, kind: str
                ) -> StandardScaler | RobustScaler | None:
     """Statistics of the fit rows only (the training rows: never validation or test), chunk by chunk."""
@@ -190,14 +193,6 @@ def fit_scaler(chunks: Iterable[tuple[int, np.ndarray]], fit_mask: np.ndarray, k
         return scaler
     # the median needs all fit rows at once
     return scaler.fit(np.concatenate([chunk[fit_mask[start : start + len(chunk)]] for start, chunk in chunks]))
-
-
-def fit_transform(features: np.ndarray, fit_mask: np.ndarray, kind: str) -> tuple[np.ndarray, dict]:
-    """Scale all rows, in place, with statistics of the fit rows only; returns the matrix and scaler state."""
-    scaler = fit_scaler(in_chunks(features), fit_mask, kind)
-    if scaler is None:
-        return features, scaler_to_dict(None)
-    return scaler.transform(features), scaler_to_dict(scaler)
 
 
 def write_matrix(path: Path, chunks: Iterable[tuple[int, np.ndarray]], shape: tuple[int, int], state: dict) -> None:
@@ -266,11 +261,8 @@ def split_summary(split: Split, targets: np.ndarray, fit_rows: np.ndarray) -> di
     }
 
 
-def save_windows(out: Path, matrix: np.ndarray | None, targets: np.ndarray, split: Split, meta: dict, scaler: dict
-                 ) -> None:
-    """matrix None: the caller wrote matrix.npy itself (write_matrix, streamed)."""
-    if matrix is not None:
-        np.save(out / "matrix.npy", matrix)
+def save_windows(out: Path, targets: np.ndarray, split: Split, meta: dict, scaler: dict) -> None:
+    """Everything but matrix.npy, which the caller streams with write_matrix."""
     np.save(out / "targets.npy", targets.astype(np.float32))
     for name in SPLITS:
         np.save(out / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
