@@ -101,5 +101,6 @@ def main() -> None:
     print(note)
     print(f"compare: report -> {OUT}/comparison.md, run {run.info.run_id}")
 
+
 if __name__ == "__main__":
     main()

@@ -49,19 +49,20 @@ def single_split_forecasts(windows: Windows, params) -> dict[str, dict[str, np.n
     return {**out, **found}
 
 
-def fold_forecasts(k: int, params) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
-    """Fold k's test end rows, and every model's forecasts for them (neural: refit per fold and seed)."""
+def fold_forecasts(k: int, refit: dict[str, pd.DataFrame], params) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+    """Fold k's test end rows, and every model's forecasts for them (neural: from `refit`, the
+    walk-forward stages' predictions per model; baselines: refit here)."""
     windows = load_fold(FOLDS, k)
     ends, kind = windows.ends["test"], windows.meta["target_kind"]
     out = {}
-    for path in sorted(WALKFORWARD.glob("*/predictions.parquet")):
-        fold = pd.read_parquet(path).query("fold == @k")
-        out[path.parent.name] = {}
-        for seed, part in fold.groupby("seed", sort=True):
+    for name, predictions in refit.items():
+        out[name] = {}
+        for seed, part in predictions.query("fold == @k").groupby("seed", sort=True):
             if not np.array_equal(part["row"].to_numpy(), ends):
                 raise TsarenaError(f"forecasts for fold {k}, seed {seed} do not match the fold's test rows; "
-                                   "data/folds changed since they were made (run dvc repro)", str(path))
-            out[path.parent.name][str(seed)] = target_units(part["forecast"].to_numpy(), kind)
+                                   "data/folds changed since they were made (run dvc repro)",
+                                   str(WALKFORWARD / name / "predictions.parquet"))
+            out[name][str(seed)] = target_units(part["forecast"].to_numpy(), kind)
     found, _ = baseline_forecasts(windows, params)
     return ends, {**out, **found}
 
@@ -92,9 +93,10 @@ def prediction_table(rows: pd.DataFrame, forecasts: dict[str, dict[str, np.ndarr
 
 def walk_forward(n_folds: int, all_rows: pd.DataFrame, meta: dict, params) -> tuple[dict, dict, pd.DataFrame]:
     """Scores per fold, scores pooled over the folds, and the pooled prediction table."""
+    refit = {path.parent.name: pd.read_parquet(path) for path in sorted(WALKFORWARD.glob("*/predictions.parquet"))}
     per_fold, pooled_ends, pooled = {}, [], {}
     for k in range(1, n_folds + 1):
-        ends, found = fold_forecasts(k, params)
+        ends, found = fold_forecasts(k, refit, params)
         per_fold[k] = score(found, all_rows.iloc[ends].reset_index(drop=True), meta, params.cost_bps)
         pooled_ends.append(ends)
         for name, by_seed in found.items():

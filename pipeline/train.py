@@ -101,12 +101,12 @@ def main() -> None:
         for fold in meta["folds"]:
             check_batch(fold["n_samples"]["train"], meta["seq_len"], train.batch_size, f" in fold {fold['fold']}")
         folds = [fold["fold"] for fold in meta["folds"]]
-        stage, source = f"walkforward_{name}", (FOLDS, "folds", "data/folds")
+        stage, source_stage, source = f"walkforward_{name}", "folds", "data/folds"
     else:
         single = load_windows(WINDOWS, mmap=False)
         check_batch(len(single.ends["train"]), single.seq_len, train.batch_size, "")
         folds = [None]
-        stage, source = f"train_{name}", (WINDOWS, "window", "data/windows")
+        stage, source_stage, source = f"train_{name}", "window", "data/windows"
 
     # heavy imports only once params and data are known good
     import mlflow
@@ -130,7 +130,7 @@ def main() -> None:
     uri = tr.resolve_uri(tracking.uri)
     experiment_id = tr.connect(uri, tracking.experiment)  # fails fast, before training
     flat = config.flatten(params)
-    md5 = tr.dvc_out_md5(source[1], source[2])
+    md5 = tr.dvc_out_md5(source_stage, source)
 
     def train_one(windows: Windows, seed: int, label: str) -> Trained:
         """One model on one split and seed, in its own nested MLflow run."""
@@ -147,7 +147,7 @@ def main() -> None:
         with tr.run(experiment_id, label, tags, nested=True) as child:
             mlflow.log_params({**flat, "train.seed": seed, **({"fold": fold} if fold else {}),
                                "model.n_parameters": sum(p.numel() for p in model.parameters())})
-            tr.log_windows_input(windows.matrix, windows.targets, source[2], md5,
+            tr.log_windows_input(windows.matrix, windows.targets, source, md5,
                                  name=f"fold {fold}" if fold else "windows")
             history = fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss, seed,
                           on_epoch)
