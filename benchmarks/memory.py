@@ -1,11 +1,11 @@
 """Benchmark 4: memory at scale. A synthetic panel of 200 series x 5,000 days (1M rows) through
-ingest, feature, window and one training epoch of the default LSTM, each stage in its own
+ingest, feature, split and one training epoch of the default LSTM, each stage in its own
 process. Reports peak RSS and wall time per stage.
 
 What a stage needs whatever the data size (interpreter, torch, Lightning, MLflow, the lazy
 imports of torch.export when the model is logged) is measured by running the same stage on a
 2-series panel; the data-proportional part, peak(1M rows) - peak(2 series), must stay below
-2 x (feature matrix + model) for feature, window and training (no samples x L x features copy).
+2 x (feature matrix + model) for feature, split and training (no samples x L x features copy).
 
     python benchmarks/memory.py [--series 200] [--days 5000]
 """
@@ -62,7 +62,7 @@ def main() -> None:
     work = setup(args.days, args.series)
 
     stages = [("ingest", ["pipeline/ingest.py"]), ("feature", ["pipeline/feature.py"]),
-              ("window", ["pipeline/window.py"]), ("train_lstm (1 epoch)", ["pipeline/train.py", "lstm"])]
+              ("split", ["pipeline/split.py"]), ("train@lstm (1 epoch)", ["pipeline/train.py", "lstm"])]
     small = setup(args.days, 2)
     baseline = {stage: run(small, *script)[1] for stage, script in stages}
     rows = []
@@ -71,7 +71,7 @@ def main() -> None:
         rows.append({"stage": stage, "seconds": round(seconds, 1), "peak_rss_mib": round(peak),
                      "two_series_mib": round(baseline[stage]), "added_mib": round(peak - baseline[stage])})
 
-    matrix = np.load(work / "data/windows/matrix.npy", mmap_mode="r")
+    matrix = np.load(work / "data/split/features.npy", mmap_mode="r")
     import torch
 
     model_bytes = torch.load(work / "data/models/lstm/model.pt", weights_only=True)

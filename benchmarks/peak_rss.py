@@ -1,6 +1,6 @@
 """Run a stage script and print its peak RSS in MiB on stderr.
 
-    python benchmarks/peak_rss.py pipeline/window.py
+    python benchmarks/peak_rss.py pipeline/split.py
 """
 
 import resource

@@ -1,6 +1,6 @@
 """Benchmark 3: wall time of a cold `dvc repro` on the default data, a no-op `dvc repro`, and
-a repro after editing one `lstm.*` param (only train_lstm and its descendants may run).
-With --robust, also `dvc exp run -S 'train.seeds=[0,1,2]' -S evaluate.folds=4` (~12 min here).
+a repro after editing one `lstm.*` param (only train@lstm and what reads it may run).
+With --robust, also `dvc exp run -S 'train.seeds=[0,1,2]' -S window.folds=4` (~12 min here).
 
 Works in a temporary copy of this repo (fresh git + DVC, its own MLflow store).
     python benchmarks/pipeline.py [--robust]
@@ -53,11 +53,11 @@ def main() -> None:
             params["lstm"]["hidden_size"] = edit
             (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         seconds, out = sh(work, str(BIN / "dvc"), "repro")
-        stages = re.findall(r"Running stage '(\w+)'", out)
+        stages = re.findall(r"Running stage '([\w@]+)'", out)
         rows.append({"run": label, "seconds": round(seconds, 2), "stages_run": ",".join(stages) or "-"})
     if args.robust:
-        seconds, out = sh(work, str(BIN / "dvc"), "exp", "run", "-S", "train.seeds=[0,1,2]", "-S", "evaluate.folds=4")
-        stages = re.findall(r"Running stage '(\w+)'", out)
+        seconds, out = sh(work, str(BIN / "dvc"), "exp", "run", "-S", "train.seeds=[0,1,2]", "-S", "window.folds=4")
+        stages = re.findall(r"Running stage '([\w@]+)'", out)
         rows.append({"run": "3 seeds x 4 walk-forward folds (dvc exp run)", "seconds": round(seconds, 2),
                      "stages_run": ",".join(stages)})
     print(table(rows, ["run", "seconds", "stages_run"]))

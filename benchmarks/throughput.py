@@ -27,7 +27,7 @@ def config(name: str, hidden: int) -> dict:
 
 def samples_per_second(name: str, hidden: int, seq_len: int, batches: int, device: str, precision: str) -> float:
     seed_all(0)
-    model = build_model(name, {"n_features": N_FEATURES, "seq_len": seq_len, **config(name, hidden)}).to(device)
+    model = build_model(name, config(name, hidden), {"n_features": N_FEATURES, "seq_len": seq_len}).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(BATCH, seq_len, N_FEATURES, device=device)
     y = torch.randn(BATCH, device=device)

@@ -3,100 +3,89 @@
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from tsarena import config, report
 from tsarena.errors import stage_main
 from tsarena.io import atomic_dir
+from tsarena.layout import model_dir, trained
 
-EVAL, MODELS, OUT = Path("data/eval"), Path("data/models"), Path("data/reports")
+EVAL, OUT = Path("data/eval"), Path("data/reports")
 
 
-def register(champion, tables: dict[str, pd.DataFrame], runs: dict, params) -> str:
-    """Register the selected neural model (its seed with the best validation loss); move alias
-    `champion` only if the architecture beats random walk in every evaluation that was run."""
+def register(champion, runs: dict, params) -> str:
+    """Register the selected model (the last fold's seed with the best validation loss); move alias
+    `champion` only if the architecture beats the random walk significantly."""
     import mlflow
     from mlflow import MlflowClient
 
     if champion is None:
-        return "No neural model was trained, so none is registered."
-    name, run = champion["model"], runs[champion["model"]]
+        return "No model was trained, so none is registered."
+    name = champion["model"]
+    run = runs[name]
     version = mlflow.register_model(run["model_uri"], params.registered_model).version
-    client = MlflowClient()
-    pvalues = {report.SECTIONS[section].lower(): table.set_index("model").at[name, "dm_pvalue"]
-               for section, table in tables.items()}
-    shown = ", ".join(f"{where} p = {'n/a' if pd.isna(p) else f'{p:.3g}'}" for where, p in pvalues.items())
-    what = (f"**{name}** is registered as `{params.registered_model}` version {version} (seed {run['selected_seed']}, "
-            "its seed with the lowest validation loss)")
-    if all(pd.notna(p) and p < params.alpha for p in pvalues.values()):
-        client.set_registered_model_alias(params.registered_model, "champion", version)
-        return f"{what} with alias `champion`: it beats the random walk (DM {shown}; all < {params.alpha})."
-    reason = f"{name} does not beat the random walk significantly (DM {shown}; needs < {params.alpha} in each)"
-    client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason)
+    p = champion["dm_pvalue"]
+    shown = "n/a" if pd.isna(p) else f"{p:.3g}"
+    served = run["served"]
+    which = (f"fold {served['fold']}, seed {served['seed']}: the most recent data, and its seed with the lowest "
+             "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
+    what = f"**{name}** is registered as `{params.registered_model}` version {version} ({which})"
+    if pd.notna(p) and p < params.alpha:
+        MlflowClient().set_registered_model_alias(params.registered_model, "champion", version)
+        return f"{what} with alias `champion`: it beats the random walk (DM p = {shown} < {params.alpha})."
+    reason = f"{name} does not beat the random walk significantly (DM p = {shown}; needs < {params.alpha})"
+    MlflowClient().set_model_version_tag(params.registered_model, version, "champion_rejected", reason)
     return f"{what}, but the `champion` alias was left where it was: {reason}."
-
-
-def seed_columns(predictions: pd.DataFrame, model: str) -> list[np.ndarray]:
-    """Every seed's forecasts of a neural model (`<model>@<seed>`), or the baseline's one column."""
-    columns = [c for c in predictions if c.startswith(f"{model}@")] or [model]
-    return [predictions[c].to_numpy() for c in columns]
 
 
 @stage_main
 def main() -> None:
-    params = config.load("compare", "tracking")
-    cmp, tracking = params["compare"], params["tracking"]
+    params = config.load("arena", "compare", "tracking")
+    cmp = params["compare"]
     metrics = json.loads((EVAL / "metrics.json").read_text())
     details = json.loads((EVAL / "details.json").read_text())
-    predictions = pd.read_parquet(EVAL / "predictions.parquet")
-    runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(MODELS.glob("*/run.json"))}
-    histories = {name: pd.read_csv(MODELS / name / "histories.csv") for name in runs}
+    forecasts = pd.read_parquet(EVAL / "forecasts.parquet").sort_values(["model", "seed", "fold", "row"], kind="stable")
+    runs = {m: json.loads((model_dir(m) / "run.json").read_text()) for m in trained(params["arena"])}
+    histories = {m: pd.read_csv(model_dir(m) / "histories.csv") for m in params["arena"].models}
 
-    # the walk-forward (when run) is the headline: it refits like a live model would
-    sections = [s for s in report.SECTIONS if s in metrics]
-    tables = {s: report.comparison_table(metrics[s], cmp.select_by) for s in sections}
-    primary = tables[sections[0]]
-    if "walk_forward" in details:
-        folds = report.fold_table(details["walk_forward"], cmp.select_by)
-    else:  # one fold: the single split
-        folds = pd.DataFrame([{"fold": 1, **{n: s["summary"][cmp.select_by] for n, s in details["single_split"].items()}}])
-    text = report.verdict(primary, cmp.alpha, cmp.select_by, folds if len(folds) > 1 else None)
-    champion = report.select_champion(primary)
+    n_folds = len(details["folds"])
+    table = report.comparison_table(metrics, cmp.select_by)
+    folds = report.fold_table(details, cmp.select_by)
+    text = report.verdict(table, cmp.alpha, cmp.select_by, folds if n_folds > 1 else None)
+    title = f"Walk-forward, pooled over the {n_folds} folds" if n_folds > 1 else "Single split"
+    by_seed = {m: [s["forecast"].to_numpy() for _, s in part.groupby("seed")] for m, part in forecasts.groupby("model")}
+    actual = forecasts[forecasts["model"] == "random_walk"]["actual"].to_numpy()
+    mean = forecasts.groupby(["model", "fold", "row", "date", "ticker"], as_index=False)[["forecast", "actual"]].mean()
+    wide = mean.pivot(index=["fold", "row", "date", "ticker"], columns="model", values="forecast").reset_index()
+    wide["actual"] = mean[mean["model"] == "random_walk"].set_index(["fold", "row"])["actual"].to_numpy()
 
     import mlflow
     from tsarena import tracking as tr
 
-    uri = tr.resolve_uri(tracking.uri)
-    experiment_id = tr.connect(uri, tracking.experiment)
+    experiment_id = tr.connect(tr.resolve_uri(params["tracking"].uri), params["tracking"].experiment)
     flat = config.flatten(params)
-    models = list(metrics["single_split"])
     with atomic_dir(OUT) as tmp:
-        tables[sections[0]].to_csv(tmp / "comparison.csv", index=False)
-        if "walk_forward" in tables:
-            tables["single_split"].to_csv(tmp / "comparison_single_split.csv", index=False)
+        table.to_csv(tmp / "comparison.csv", index=False)
         folds.to_csv(tmp / "folds.csv", index=False)
-        predictions[["date", "ticker", "actual", *models]].to_csv(tmp / "predictions.csv", index=False)
-        scores = details[sections[0]] if sections[0] == "single_split" else details["walk_forward"]["pooled"]
-        source = predictions if sections[0] == "single_split" else pd.read_parquet(EVAL / "walkforward.parquet")
-        intervals = {m: report.metric_interval(cmp.select_by, seed_columns(source, m), source["actual"].to_numpy(),
-                                               metrics[sections[0]][m]) for m in models}
+        wide[["date", "ticker", "fold", "actual", *metrics]].to_csv(tmp / "predictions.csv", index=False)
+        intervals = {m: report.metric_interval(cmp.select_by, by_seed[m], actual, metrics[m]) for m in metrics}
         seed_values = {m: list(s["spread"][cmp.select_by]["values"].values())
-                       for m, s in scores.items() if s["summary"]["n_seeds"] > 1}
-        report.plot_predictions(predictions, [m for m in models if m != "random_walk"], tmp / "predictions.png")
+                       for m, s in details["pooled"].items() if s["summary"]["n_seeds"] > 1}
+        report.plot_predictions(wide, [m for m in metrics if m != "random_walk"], tmp / "predictions.png")
         report.plot_equity(pd.read_csv(EVAL / "equity.csv", parse_dates=["date"]), tmp / "equity.png")
         report.plot_losses(histories, tmp / "loss_curves.png")
-        report.plot_metric(primary, intervals, cmp.select_by, tmp / f"{cmp.select_by}.png", seed_values)
+        report.plot_metric(table, intervals, cmp.select_by, tmp / f"{cmp.select_by}.png", seed_values)
         report.plot_folds(folds, cmp.select_by, tmp / "folds.png")
-        tags = {**tr.run_tags("compare", tr.dvc_out_md5("evaluate", "data/eval/predictions.parquet"), flat),
+        tags = {**tr.run_tags("compare", tr.dvc_out_md5("evaluate", "data/eval/forecasts.parquet"), flat),
                 **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
         with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
-            note = register(champion, tables, runs, cmp)
-            (tmp / "comparison.md").write_text(report.to_markdown(
-                tables, text, note, folds if len(folds) > 1 else None, cmp.select_by))
+            note = register(report.select_champion(table), runs, cmp)
+            (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
+                                                                  folds if n_folds > 1 else None, cmp.select_by))
             mlflow.log_artifacts(str(tmp), artifact_path="report")
             mlflow.set_tag("verdict", text[:5000])
+            mlflow.set_tag("mlflow.note.content", f"{text}\n\n{note}")  # the run's description in the UI
     print(text)
     print(note)
     print(f"compare: report -> {OUT}/comparison.md, run {run.info.run_id}")

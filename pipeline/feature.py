@@ -28,6 +28,7 @@ def main() -> None:
                                "longest feature window", "features")
         write_json(tmp / "schema.json", {"features": names, "target": "target", "target_kind": params.target.kind,
                                          "horizon": params.target.horizon, "n_rows": writer.n_rows,
+                                         "params": params.model_dump(mode="json"),
                                          "tickers": tickers})
     print(f"feature: {writer.n_rows} rows x {len(names)} features, target {params.target.kind} "
           f"over {params.target.horizon}d -> {OUT}")

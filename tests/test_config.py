@@ -34,7 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
         ("train", {"seeds": []}, "train.seeds", "at least 1"),
         ("train", {"seeds": [1, 1]}, "train.seeds", "each seed once"),
         ("train", {"seeds": 3}, "train.seeds", "valid list"),
-        ("evaluate", {"folds": 0}, "evaluate.folds", "greater than or equal to 1"),
+        ("window", {"folds": 0}, "window.folds", "greater than or equal to 1"),
+        ("window", {"folds": 51}, "window.folds", "less than or equal to 50"),
+        ("arena", {"models": []}, "arena.models", "at least 1"),
+        ("arena", {"models": ["lstm", "lstn"]}, "arena.models", "unknown architecture 'lstn'"),
+        ("arena", {"models": ["lstm", "lstm"]}, "arena.models", "each architecture once"),
+        ("arena", {"models": ["lstm", "ensemble"]}, "arena.models", "set arena.ensemble"),
+        ("arena", {"models": "lstm"}, "arena.models", "valid list"),
+        ("arena", {"ensemble": "average"}, "arena.ensemble", "'inverse_mse'"),
+        ("baselines", {"ridge_alphas": []}, "baselines.ridge_alphas", "at least 1"),
+        ("baselines", {"ridge_alphas": [0]}, "baselines.ridge_alphas.0", "greater than 0"),
+        ("evaluate", {"folds": 2}, "evaluate.folds", "unknown key"),
     ],
 )
 def test_bad_params_name_the_key(section, raw, where, what):
@@ -46,9 +56,25 @@ def test_bad_params_name_the_key(section, raw, where, what):
 
 def test_default_params_file_is_valid():
     raw = config.read_params(ROOT / "params.yaml")
-    for name in config.SECTIONS:
+    for name in config.known_sections():
         config.parse_section(name, raw.get(name))
-    assert config.parse_section("transformer", raw["transformer"]).feedforward == 4 * raw["transformer"]["d_model"]
+
+
+@pytest.mark.parametrize("name", __import__("tsarena.models", fromlist=["x"]).architecture_names())
+def test_each_architecture_has_its_defaults_in_params_yaml_exactly(name):
+    """One set of defaults: the params class in the model file. params.yaml ships exactly those values
+    (so a reader of params.yaml sees what runs), and the nn.Module takes no defaults of its own."""
+    import inspect
+
+    from tsarena.models import architecture
+
+    raw = config.read_params(ROOT / "params.yaml")
+    assert name in raw, f"params.yaml has no block for architecture {name!r}"
+    defaults = architecture(name).Params().model_dump(mode="json")
+    assert raw[name] == defaults
+    init = inspect.signature(architecture(name).Model.__init__).parameters
+    assert not any(p.default is not inspect.Parameter.empty for p in init.values()
+                   if p.name not in ("target_mean", "target_std")), f"{name}.Model has defaults of its own"
 
 
 def test_unknown_section_is_rejected(tmp_path):
@@ -62,26 +88,3 @@ def test_dates_in_params_are_quoted():
     """DVC refuses YAML's unquoted dates; every date-like value in params.yaml must be a string."""
     text = (ROOT / "params.yaml").read_text()
     assert not re.search(r":\s+\d{4}-\d{2}-\d{2}\s*(#|$)", text, re.M)
-
-
-def _sections_loaded(script: str) -> set[str]:
-    """The params sections a stage script validates: its config.load(...) arguments."""
-    source = (ROOT / script).read_text()
-    names = set()
-    for call in re.findall(r"config\.load\(([^)]*)\)", source):
-        names |= set(re.findall(r'"(\w+)"', call))
-    if "config.load(\"train\", name" in source:
-        names.add("<model>")
-    return names
-
-
-def test_each_stage_lists_exactly_the_params_it_reads():
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
-        script = stage["cmd"].split()[1]
-        declared = {p.split(".")[0] for p in stage["params"]}  # a dotted key: the stage uses only that key
-        read = _sections_loaded(script)
-        if "<model>" in read:
-            model = stage["cmd"].split()[2]
-            read = (read - {"<model>"}) | {model}
-        assert declared == read, f"{name}: dvc.yaml lists {declared}, code reads {read}"

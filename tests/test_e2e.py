@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import make_repo
+from conftest import BIN, make_repo
 
 pytestmark = pytest.mark.e2e
-STAGES = ["ingest", "feature", "window", "train_lstm", "train_transformer", "folds", "walkforward_lstm",
-          "walkforward_transformer", "evaluate", "compare"]
+STAGES = ["ingest", "feature", "split", "train@lstm", "train@transformer", "baselines", "ensemble", "evaluate",
+          "compare"]
 
 
 def ran(output: str) -> set[str]:
@@ -43,75 +43,99 @@ def runs_by_name(client, name: str):
     return client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'", order_by=["attributes.start_time ASC"])
 
 
-def test_repro_runs_every_stage_then_nothing(ar1):
+def test_one_templated_training_stage_per_listed_model_then_nothing_to_do(ar1):
     repo, first = ar1
     assert ran(first.stdout) == set(STAGES)
-    for path in ["data/raw/prices.parquet", "data/features/features.parquet", "data/windows/matrix.npy",
-                 "data/models/lstm/model.pt", "data/models/transformer/history.csv", "data/eval/metrics.json",
-                 "data/eval/predictions.parquet", "data/reports/comparison.md", "data/reports/equity.png"]:
+    listed = [line.split()[0] for line in repo.dvc("stage", "list").stdout.splitlines()]
+    assert [s for s in listed if s.startswith("train")] == ["train@lstm", "train@transformer"]
+    for path in ["data/raw/prices.parquet", "data/split/features.npy", "data/split/fold_1/scaler.json",
+                 "data/predictions/lstm.parquet", "data/models/lstm/bundle/members.json", "data/models/lstm/run.json",
+                 "data/baselines/predictions.parquet", "data/eval/metrics.json", "data/eval/forecasts.parquet",
+                 "data/reports/comparison.md", "data/reports/equity.png"]:
         assert (repo.path / path).is_file(), path
     second = repo.dvc("repro")
-    assert ran(second.stdout) == set()
-    assert "Data and pipelines are up to date" in second.stdout
+    assert ran(second.stdout) == set() and "Data and pipelines are up to date" in second.stdout
+
+
+def test_every_producer_writes_the_one_predictions_table(ar1):
+    repo, _ = ar1
+    test_ends = np.load(repo.path / "data/split/fold_1/test_ends.npy")
+    val_ends = np.load(repo.path / "data/split/fold_1/val_ends.npy")
+    for path, models in [("data/predictions/lstm.parquet", {"lstm"}),
+                         ("data/baselines/predictions.parquet", {"random_walk", "drift", "linear"})]:
+        table = pd.read_parquet(repo.path / path)
+        assert list(table.columns) == ["model", "fold", "seed", "split", "row", "forecast"]
+        assert set(table["model"]) == models
+        for _, part in table.groupby("model"):
+            assert np.array_equal(part.loc[part["split"] == "test", "row"], test_ends)
+            assert np.array_equal(part.loc[part["split"] == "val", "row"], val_ends)
 
 
 def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
-    metrics = json.loads((ar1[0].path / "data/eval/metrics.json").read_text())["single_split"]
+    metrics = json.loads((ar1[0].path / "data/eval/metrics.json").read_text())
     assert metrics["lstm"]["dm_pvalue"] < 0.05
     assert metrics["lstm"]["test_rmse"] < metrics["random_walk"]["test_rmse"]
     assert metrics["lstm"]["test_dir_acc_lo"] > 0.5
-    predictions = pd.read_parquet(ar1[0].path / "data/eval/predictions.parquet")
-    assert len(predictions) == metrics["lstm"]["n_test"] == predictions[["date", "ticker"]].drop_duplicates().shape[0]
-    report = (ar1[0].path / "data/reports/comparison.md").read_text()
-    assert "alias `champion`" in report
+    forecasts = pd.read_parquet(ar1[0].path / "data/eval/forecasts.parquet")
+    lstm = forecasts[forecasts["model"] == "lstm"]
+    assert len(lstm) == metrics["lstm"]["n_test"] == lstm[["date", "ticker"]].drop_duplicates().shape[0]
+    assert "alias `champion`" in (ar1[0].path / "data/reports/comparison.md").read_text()
 
 
-def test_one_mlflow_run_per_model_and_seed_with_params_curves_tags_and_test_metrics(ar1, client):
+def test_one_mlflow_run_per_model_and_fit_with_params_curves_tags_and_test_metrics(ar1, client):
     repo, _ = ar1
     lock = yaml.safe_load((repo.path / "dvc.lock").read_text())
-    windows_md5 = next(o["md5"] for o in lock["stages"]["window"]["outs"] if o["path"] == "data/windows")
+    split_md5 = next(o["md5"] for o in lock["stages"]["split"]["outs"] if o["path"] == "data/split")
+    histories = {}
     for name in ("lstm", "transformer"):
         (run,) = runs_by_name(client, name)
-        (seed_run,) = runs_by_name(client, f"{name} seed=42")
-        assert seed_run.data.tags["mlflow.parentRunId"] == run.info.run_id
+        (fit_run,) = runs_by_name(client, f"{name} fold=1 seed=42")
+        assert fit_run.data.tags["mlflow.parentRunId"] == run.info.run_id
         assert run.data.params[f"{name}.num_layers"] == "1"
         assert run.data.params["train.lr"] == "0.003" and run.data.params["train.seeds"] == "[42]"
-        assert seed_run.data.params["train.seed"] == "42"
-        history = pd.read_csv(repo.path / f"data/models/{name}/history.csv")
-        curve = client.get_metric_history(seed_run.info.run_id, "val_loss")
-        assert [m.step for m in curve] == history["epoch"].tolist()
-        assert np.allclose([m.value for m in curve], history["val_loss"])
-        for tags in (run.data.tags, seed_run.data.tags):
-            assert tags["stage"] == f"train_{name}" and tags["data_md5"] == windows_md5
+        assert fit_run.data.params["train.seed"] == "42" and fit_run.data.params["fold"] == "1"
+        histories[name] = pd.read_csv(repo.path / f"data/models/{name}/histories.csv")
+        curve = client.get_metric_history(fit_run.info.run_id, "val_loss")
+        assert [m.step for m in curve] == histories[name]["epoch"].tolist()
+        assert np.allclose([m.value for m in curve], histories[name]["val_loss"])
+        for tags in (run.data.tags, fit_run.data.tags):
+            assert tags["stage"] == f"train@{name}" and tags["data_md5"] == split_md5
             assert len(tags["git_commit"]) == 40 and tags["git_dirty"] in ("true", "false") and tags["params_hash"]
-        assert seed_run.inputs.dataset_inputs[0].dataset.digest == windows_md5
-        for metrics in (run.data.metrics, seed_run.data.metrics):
-            assert "test_rmse" in metrics and "dm_pvalue" in metrics
+        assert fit_run.inputs.dataset_inputs[0].dataset.digest == split_md5
+        for metrics in (run.data.metrics, fit_run.data.metrics):
+            assert "test_rmse" in metrics and "dm_pvalue" in metrics and metrics["model.n_parameters"] > 0
         assert json.loads((repo.path / f"data/models/{name}/run.json").read_text())["run_id"] == run.info.run_id
     (compare,) = runs_by_name(client, "compare")
     assert compare.data.tags["model_run.lstm"] == runs_by_name(client, "lstm")[0].info.run_id
+    assert compare.data.tags["mlflow.note.content"].startswith("Ranked by test_rmse")
     artifacts = {a.path for a in client.list_artifacts(compare.info.run_id, "report")}
     assert {"report/comparison.md", "report/comparison.csv", "report/loss_curves.png"} <= artifacts
 
 
-def test_logged_model_loads_with_pyfunc_and_matches_the_evaluated_predictions(ar1):
+def raw_until(repo, date, path) -> None:
+    """The raw prices a user would hold on `date`, as a CSV without a ticker column."""
+    raw = pd.read_parquet(repo.path / "data/raw/prices.parquet")
+    raw[raw["date"] <= date].drop(columns="ticker").to_csv(path, index=False)
+
+
+def test_logged_model_takes_raw_prices_and_reproduces_the_evaluated_forecast(ar1, tmp_path):
     import mlflow
 
-    from tsarena.windows import load_windows, windows_at
-
     repo, _ = ar1
+    forecasts = pd.read_parquet(repo.path / "data/eval/forecasts.parquet")
+    row = forecasts[forecasts["model"] == "lstm"].iloc[100]
+    raw_until(repo, row["date"], tmp_path / "p.csv")
     run = json.loads((repo.path / "data/models/lstm/run.json").read_text())
     mlflow.set_tracking_uri(run["tracking_uri"])
     model = mlflow.pyfunc.load_model(run["model_uri"])
-    windows = load_windows(repo.path / "data/windows")
-    ends = windows.ends["test"][:5]
-    batch = np.ascontiguousarray(windows_at(windows.matrix, ends, windows.seq_len))
-    served = np.asarray(model.predict(batch)).ravel()
-    expected = pd.read_parquet(repo.path / "data/eval/predictions.parquet")["lstm"].to_numpy()[:5]
-    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
+    assert {c.name for c in model.metadata.get_input_schema().inputs} >= {"date", "close", "open", "volume"}
+    raw = pd.read_csv(tmp_path / "p.csv")
+    out = model.predict(raw)
+    assert out["as_of"].tolist() == [str(row["date"].date())]
+    assert out["log_return_1d"].iloc[0] == pytest.approx(row["forecast"], rel=1e-4, abs=1e-7)
 
 
-def test_champion_is_registered_when_it_beats_random_walk(ar1, client):
+def test_champion_is_registered_with_its_evidence(ar1, client):
     version = client.get_model_version_by_alias("tsarena-forecaster", "champion")
     assert version.run_id in {runs_by_name(client, n)[0].info.run_id for n in ("lstm", "transformer")}
 
@@ -121,14 +145,14 @@ def test_unreachable_tracking_server_fails_the_stage_before_training(ar1):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    before = (repo.path / "data/models/lstm/model.pt").read_bytes()
+    before = (repo.path / "data/predictions/lstm.parquet").read_bytes()
     start = time.monotonic()
     proc = repo.run("python", "pipeline/train.py", "lstm", check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
     assert time.monotonic() - start < 30
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: MLflow tracking store http://127.0.0.1:{port} unreachable")
     assert "epoch" not in proc.stdout
-    assert (repo.path / "data/models/lstm/model.pt").read_bytes() == before
+    assert (repo.path / "data/predictions/lstm.parquet").read_bytes() == before
 
 
 def test_too_few_training_windows_for_a_batch_is_a_param_error(ar1):
@@ -142,15 +166,67 @@ def test_too_few_training_windows_for_a_batch_is_a_param_error(ar1):
     assert len(lines) == 1 and "fewer than train.batch_size=50000 (window.seq_len, train.batch_size)" in lines[0]
 
 
+def test_predict_uses_only_what_the_model_carries(ar1, tmp_path):
+    """`tsarena predict` from outside the repo, before and after the workspace's scaler and feature
+    params change (and their stages re-run): the champion's forecast does not move, and it equals the
+    local model's and the evaluated one."""
+    repo, _ = ar1
+    forecasts = pd.read_parquet(repo.path / "data/eval/forecasts.parquet")
+    champion = json.loads(repo.run(str(BIN / "python"), "-c", (
+        "import mlflow, json; c = mlflow.MlflowClient(); v = c.get_model_version_by_alias('tsarena-forecaster', "
+        "'champion'); print(json.dumps(c.get_run(v.run_id).info.run_name))"), MLFLOW_TRACKING_URI=repo.mlflow_uri).stdout)
+    row = forecasts[forecasts["model"] == champion].iloc[-1]
+    raw_until(repo, row["date"], tmp_path / "p.csv")
+    predict = [str(BIN / "tsarena"), "predict", str(tmp_path / "p.csv"), "--output", "json"]
+
+    def run(*extra: str) -> list[dict]:
+        proc = repo.run(*predict, *extra, MLFLOW_TRACKING_URI=repo.mlflow_uri)
+        return json.loads(proc.stdout)
+
+    before = run()
+    assert before[0]["as_of"] == str(row["date"].date())
+    assert before[0]["log_return_1d"] == pytest.approx(row["forecast"], rel=1e-4, abs=1e-7)
+    assert run("--model", champion) == before and run("--model", "models:/tsarena-forecaster/1") == before
+    original = (repo.path / "params.yaml").read_text()
+    repo.set_params({"window": {"scaler": "robust"}, "features": {"rsi_window": 9}})
+    repo.dvc("repro", "split")
+    after = run()
+    (repo.path / "params.yaml").write_text(original)
+    repo.dvc("repro", "split")  # back to the committed params: restored from the run-cache
+    assert after == before
+
+
+def test_predict_errors_are_one_line_and_create_no_store(ar1, tmp_path):
+    repo, _ = ar1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Close\n2020-01-01,abc\n")
+    proc = repo.run(str(BIN / "tsarena"), "predict", str(bad), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: non-numeric value 'abc' ({bad}, column close, line 2)"]
+    good = tmp_path / "p.csv"
+    raw_until(repo, pd.Timestamp("2100-01-01"), good)
+    proc = repo.run(str(BIN / "tsarena"), "predict", str(good), "--model", "nosuch", check=False,
+                    MLFLOW_TRACKING_URI=repo.mlflow_uri)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "models:/tsarena-forecaster@nosuch" in proc.stderr
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    import subprocess
+
+    proc = subprocess.run([str(BIN / "tsarena"), "predict", str(good)], cwd=outside, capture_output=True, text=True,
+                          env={k: v for k, v in repo.env().items() if k != "MLFLOW_TRACKING_URI"})
+    assert proc.returncode == 1 and proc.stderr.startswith("error: no MLflow tracking store")
+    assert list(outside.iterdir()) == []
+    assert repo.run(str(BIN / "tsarena"), "--version").stdout.startswith("tsarena ")
+
+
 def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1, client):
     repo, _ = ar1
     original = (repo.path / "params.yaml").read_text()
     repo.set_params({"features": {"rsi_window": 10}})
     status = json.loads(repo.dvc("status", "--json").stdout)
     assert set(status) == {"feature"}  # DVC flags the stage whose params changed; never ingest
-    assert {"changed deps": {"params.yaml": {"features": "modified"}}} in status["feature"]
-    # with evaluate.folds = 1 the folds stage's output does not change, so nothing refits per fold
-    assert ran(repo.dvc("repro").stdout) == set(STAGES) - {"ingest", "walkforward_lstm", "walkforward_transformer"}
+    assert ran(repo.dvc("repro").stdout) == set(STAGES) - {"ingest"}
     n_runs = len(runs_by_name(client, "lstm"))
     # back to the committed params: DVC's run-cache restores every stage, runs no command, logs no run
     (repo.path / "params.yaml").write_text(original)
@@ -159,24 +235,35 @@ def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1, clien
     assert len(runs_by_name(client, "lstm")) == n_runs
 
 
-def test_lstm_param_change_reruns_only_train_lstm_and_descendants(ar1, client):
+def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, client):
     repo, _ = ar1
     lstm_runs, transformer_runs = len(runs_by_name(client, "lstm")), len(runs_by_name(client, "transformer"))
     repo.set_params({"lstm": {"hidden_size": 8}})
     out = repo.dvc("repro").stdout
-    assert ran(out) == {"train_lstm", "walkforward_lstm", "evaluate", "compare"}
+    assert ran(out) == {"train@lstm", "ensemble", "evaluate", "compare"}
     runs = runs_by_name(client, "lstm")
     assert len(runs) == lstm_runs + 1 and runs[-1].data.params["lstm.hidden_size"] == "8"
     assert len(runs_by_name(client, "transformer")) == transformer_runs
+
+
+def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):
+    repo, _ = ar1
+    assert (repo.path / "data/predictions/transformer.parquet").is_file()
+    out = repo.dvc("exp", "run", "-S", "arena.models=[lstm]").stdout
+    assert "train@transformer" not in out
+    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    assert "lstm" in metrics and "transformer" not in metrics  # the stale table beside it is never read
+    assert "transformer" not in (repo.path / "data/reports/comparison.md").read_text()
 
 
 def test_no_model_shows_skill_on_a_random_walk(tmp_path):
     """The leak detector. On gbm prices nothing is forecastable: a significant DM p-value, or a
     direction accuracy significantly above a coin, means the future leaked into a feature or split.
     (Accuracy significantly *below* 0.5 happens by chance at 5% per model and is not a leak.)"""
-    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm"}}})
+    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm"}}, "arena": {"ensemble": "inverse_mse"}})
     repo.dvc("repro")
-    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())["single_split"]
+    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    assert {"lstm", "transformer", "ensemble", "linear"} <= set(metrics)
     for name, m in metrics.items():
         if m["dm_pvalue"] is not None:
             assert m["dm_pvalue"] >= 0.05, name
@@ -185,25 +272,3 @@ def test_no_model_shows_skill_on_a_random_walk(tmp_path):
     report = (repo.path / "data/reports/comparison.md").read_text()
     assert "No model beats the random walk significantly" in report
     assert "alias was left where it was" in report
-
-
-def test_predict_command_reproduces_the_evaluated_forecast(ar1, tmp_path):
-    """Raw prices up to a test date -> the same forecast evaluate made for that date."""
-    from conftest import BIN
-
-    repo, _ = ar1
-    predictions = pd.read_parquet(repo.path / "data/eval/predictions.parquet")
-    row = predictions.iloc[len(predictions) // 2]
-    raw = pd.read_parquet(repo.path / "data/raw/prices.parquet")
-    csv = tmp_path / "prices.csv"
-    raw[raw["date"] <= row["date"]].drop(columns="ticker").to_csv(csv, index=False)
-    out = repo.run(str(BIN / "tsarena"), "predict", str(csv), "--model", "lstm").stdout.splitlines()
-    header, values = out[0].split(), out[1].split()
-    assert header == ["ticker", "as_of", "close", "log_return_1d", "price_1d"]
-    assert values[1] == str(row["date"].date())
-    assert float(values[3]) == pytest.approx(row["lstm"], rel=1e-3, abs=1e-6)
-    bad = tmp_path / "bad.csv"
-    bad.write_text("Date,Close\n2020-01-01,abc\n")
-    proc = repo.run(str(BIN / "tsarena"), "predict", str(bad), check=False)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"error: non-numeric value 'abc' ({bad}, column close, line 2)"]

@@ -1,43 +1,91 @@
-"""Architectures: causal mask, capacity to overfit, parameter counts, LSTM init."""
+"""The registry contract, run for every registered architecture automatically (a new model file is
+picked up with no edit here), plus architecture-specific checks (causal mask, closed-form sizes)."""
 
+import numpy as np
 import pytest
 import torch
 
-from tsarena.models import build_model
-from tsarena.models.lstm import LSTMForecaster
-from tsarena.models.transformer import CausalTransformer
+from tsarena.config import TrainParams, parse_section
+from tsarena.models import architecture_names, build_model, load_checkpoint, n_parameters, save_checkpoint
 
 N_FEATURES, SEQ_LEN = 5, 12
+ARCHITECTURES = architecture_names()
 
 
-@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
-def test_transformer_outputs_at_or_before_k_ignore_later_inputs(positional):
+def dims(seq_len: int = SEQ_LEN, n_features: int = N_FEATURES) -> dict:
+    return {"n_features": n_features, "seq_len": seq_len, "target_mean": 0.0, "target_std": 1.0}
+
+
+def small(name: str) -> dict:
+    """The architecture's defaults, dropout off (so the checks below are about the architecture)."""
+    params = parse_section(name, {}).model_dump(mode="json")
+    return params | ({"dropout": 0.0} if "dropout" in params else {})
+
+
+def test_the_registry_finds_every_model_file_and_nothing_else():
+    from pathlib import Path
+
+    import tsarena.models as package
+
+    files = {p.stem for p in Path(package.__file__).parent.glob("*.py")} - {"__init__", *package.HELPERS}
+    assert set(ARCHITECTURES) == files and {"lstm", "transformer"} <= files
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("batch, seq_len, n_features", [(1, SEQ_LEN, N_FEATURES), (7, SEQ_LEN, N_FEATURES),
+                                                         (3, 30, 2), (2, 5, 9)])
+def test_output_is_one_float32_forecast_per_window(name, batch, seq_len, n_features):
     torch.manual_seed(0)
-    model = CausalTransformer(N_FEATURES, SEQ_LEN, d_model=16, nhead=4, num_layers=3, positional=positional).eval()
-    x = torch.randn(4, SEQ_LEN, N_FEATURES)
-    for k in (0, 5, SEQ_LEN - 2):
-        perturbed = x.clone()
-        perturbed[:, k + 1 :] += 10 * torch.randn_like(perturbed[:, k + 1 :])
+    model = build_model(name, small(name), dims(seq_len, n_features)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(batch, seq_len, n_features))
+    assert out.shape == (batch,) and out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert 0 < n_parameters(model) < 1_000_000  # sized for daily data on CPU
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_no_future_reaches_a_forecast_through_the_pipeline(name):
+    """Raw prices -> causal features -> train-only scaler -> window -> model. Perturbing prices after
+    the window's end row leaves its forecast unchanged; perturbing inside the window changes it
+    (so the check is not vacuous)."""
+    from tsarena.config import FeatureParams, SyntheticParams
+    from tsarena.data.sources import synthetic_prices
+    from tsarena.features import build_features
+    from tsarena.windows import apply_scaler, fit_scaler, scaler_to_dict, windows_at
+
+    prices = synthetic_prices(SyntheticParams(kind="gbm", n_days=400, seed=3), None)
+    params = FeatureParams()
+    torch.manual_seed(0)
+    model = None
+
+    def forecast_at(frame, end: int) -> float:
+        nonlocal model
+        table, names = build_features(frame, params, labelled=False)
+        values = table[names].to_numpy(dtype=np.float32)
+        scaler = scaler_to_dict(fit_scaler([(0, values)], np.arange(len(values)) < 150, "standard"))
+        matrix = apply_scaler(values, scaler)
+        model = model or build_model(name, small(name), dims(SEQ_LEN, len(names))).eval()
         with torch.no_grad():
-            before, after = model.encode(x), model.encode(perturbed)
-        torch.testing.assert_close(before[:, : k + 1], after[:, : k + 1], rtol=0, atol=1e-5)
-        assert not torch.allclose(before[:, k + 1 :], after[:, k + 1 :])
+            return float(model(torch.from_numpy(np.ascontiguousarray(windows_at(matrix, np.array([end]), SEQ_LEN))))[0])
+
+    end_date = build_features(prices, params, labelled=False)[0]["date"].iloc[250]
+    end = 250
+    rng = np.random.default_rng(1)
+    future = prices["date"] > end_date
+    perturbed = prices.copy()
+    for column in ("open", "high", "low", "close"):
+        perturbed.loc[future, column] *= np.exp(rng.normal(0, 0.05, future.sum()))
+    perturbed["volume"] = perturbed["volume"].where(~future, perturbed["volume"] * 3)
+    assert forecast_at(perturbed, end) == pytest.approx(forecast_at(prices, end), abs=1e-6)
+    inside = prices.copy()
+    inside.loc[prices["date"] == end_date, "close"] *= 1.05
+    assert forecast_at(inside, end) != pytest.approx(forecast_at(prices, end), abs=1e-6)
 
 
-CONFIGS = [
-    ("lstm", {"hidden_size": 16, "num_layers": 2, "dropout": 0.0}),
-    ("lstm", {"cell": "gru", "hidden_size": 16, "num_layers": 1}),
-    ("lstm", {"hidden_size": 16, "bidirectional": True, "pooling": "attention", "dropout": 0.0}),
-    ("lstm", {"hidden_size": 16, "bidirectional": True, "pooling": "last", "dropout": 0.0}),
-    ("transformer", {"d_model": 16, "nhead": 2, "num_layers": 2, "dropout": 0.0}),
-    ("transformer", {"d_model": 16, "nhead": 4, "num_layers": 1, "dropout": 0.0, "positional": "learned"}),
-]
-
-
-@pytest.mark.parametrize("name, config", CONFIGS)
-def test_each_model_overfits_a_tiny_fixed_batch(name, config):
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_overfits_a_tiny_fixed_batch(name):
     torch.manual_seed(0)
-    model = build_model(name, {"n_features": N_FEATURES, "seq_len": SEQ_LEN, **config})
+    model = build_model(name, small(name), dims())
     x, y = torch.randn(16, SEQ_LEN, N_FEATURES), torch.randn(16)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     first = None
@@ -48,6 +96,86 @@ def test_each_model_overfits_a_tiny_fixed_batch(name, config):
         optimizer.step()
         first = first if first is not None else loss.item()
     assert loss.item() < first / 10
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_checkpoint_round_trip_predicts_the_same(name, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, small(name), dims()).eval()
+    save_checkpoint(tmp_path / "m.pt", name, small(name), dims(), model)
+    loaded_name, params, loaded_dims, loaded = load_checkpoint(tmp_path / "m.pt")
+    assert (loaded_name, params, loaded_dims) == (name, small(name), dims())
+    x = torch.randn(4, SEQ_LEN, N_FEATURES)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_refit_with_the_same_seed_is_bit_identical(name):
+    from tsarena.fitting import fit_one
+    from tsarena.windows import Windows
+
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((300, N_FEATURES)).astype(np.float32)
+    targets = (0.5 * matrix[:, 0] + 0.1 * rng.standard_normal(300)).astype(np.float32)
+    ends = np.arange(SEQ_LEN - 1, 300)
+    windows = Windows(matrix, targets, {"train": ends[:200], "val": ends[200:250], "test": ends[250:]},
+                      {"seq_len": SEQ_LEN, "target_kind": "return", "target_mean": 0.0, "target_std": 1.0, "fold": 1},
+                      None)
+    params = parse_section(name, {}).model_dump(mode="json")  # dropout on: its masks must be seeded too
+    train = TrainParams(max_epochs=2, batch_size=32, accelerator="cpu")
+    a, b = fit_one(name, params, windows, train, seed=3), fit_one(name, params, windows, train, seed=3)
+    assert a.history == b.history
+    for (k1, v1), (k2, v2) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2), k1
+    assert a.predictions.equals(b.predictions)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_exports_in_mlflow_pt2_format_and_predicts_the_same(name, tmp_path):
+    import mlflow.pytorch
+
+    torch.manual_seed(0)
+    model = build_model(name, small(name), dims()).eval()
+    example = np.random.default_rng(0).standard_normal((2, SEQ_LEN, N_FEATURES)).astype(np.float32)
+    mlflow.pytorch.save_model(model, str(tmp_path / "pt2"), serialization_format="pt2", input_example=example)
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "pt2"))
+    x = np.random.default_rng(1).standard_normal((5, SEQ_LEN, N_FEATURES)).astype(np.float32)  # another batch size
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(np.asarray(loaded.predict(x)).ravel(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+def test_transformer_outputs_at_or_before_k_ignore_later_inputs(positional):
+    torch.manual_seed(0)
+    model = build_model("transformer", {"d_model": 16, "nhead": 4, "num_layers": 3, "positional": positional},
+                        dims()).eval()
+    x = torch.randn(4, SEQ_LEN, N_FEATURES)
+    for k in (0, 5, SEQ_LEN - 2):
+        perturbed = x.clone()
+        perturbed[:, k + 1 :] += 10 * torch.randn_like(perturbed[:, k + 1 :])
+        with torch.no_grad():
+            before, after = model.encode(x), model.encode(perturbed)
+        torch.testing.assert_close(before[:, : k + 1], after[:, : k + 1], rtol=0, atol=1e-5)
+        assert not torch.allclose(before[:, k + 1 :], after[:, k + 1 :])
+
+
+@pytest.mark.parametrize("config", [{"cell": "gru", "num_layers": 1}, {"bidirectional": True, "pooling": "attention"},
+                                    {"bidirectional": True}])
+def test_recurrent_variants_overfit(config):
+    torch.manual_seed(0)
+    model = build_model("lstm", {"hidden_size": 16, "dropout": 0.0, **config}, dims())
+    x, y = torch.randn(16, SEQ_LEN, N_FEATURES), torch.randn(16)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(300):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10
 
 
 def _rnn_params(cell_gates: int, n_in: int, hidden: int, layers: int, directions: int) -> int:
@@ -62,16 +190,16 @@ def _rnn_params(cell_gates: int, n_in: int, hidden: int, layers: int, directions
 @pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3)])
 @pytest.mark.parametrize("layers, bidirectional", [(1, False), (3, False), (2, True)])
 def test_recurrent_parameter_counts_match_closed_form(cell, gates, layers, bidirectional):
-    model = LSTMForecaster(N_FEATURES, hidden_size=10, num_layers=layers, bidirectional=bidirectional, cell=cell)
+    model = build_model("lstm", {"hidden_size": 10, "num_layers": layers, "bidirectional": bidirectional,
+                                 "cell": cell}, dims())
     directions = 2 if bidirectional else 1
     rnn = sum(p.numel() for p in model.rnn.parameters())
     assert rnn == _rnn_params(gates, N_FEATURES, 10, layers, directions)
-    head = 10 * directions + 1
-    assert sum(p.numel() for p in model.parameters()) == rnn + head
+    assert n_parameters(model) == rnn + 10 * directions + 1
 
 
 def test_lstm_forget_gate_bias_starts_at_one():
-    model = LSTMForecaster(N_FEATURES, hidden_size=8, num_layers=2)
+    model = build_model("lstm", {"hidden_size": 8, "num_layers": 2}, dims())
     for name, bias in model.rnn.named_parameters():
         if name.startswith("bias_ih"):
             assert torch.all(bias[8:16] == 1.0)
@@ -81,8 +209,8 @@ def test_lstm_forget_gate_bias_starts_at_one():
 
 def test_head_rescales_to_target_units():
     torch.manual_seed(0)
-    base = LSTMForecaster(N_FEATURES, hidden_size=8).eval()
-    scaled = LSTMForecaster(N_FEATURES, hidden_size=8, target_mean=0.001, target_std=0.02).eval()
+    base = build_model("lstm", {"hidden_size": 8}, dims()).eval()
+    scaled = build_model("lstm", {"hidden_size": 8}, {**dims(), "target_mean": 0.001, "target_std": 0.02}).eval()
     scaled.load_state_dict(base.state_dict() | {"head.target_mean": torch.tensor(0.001), "head.target_std": torch.tensor(0.02)})
     x = torch.randn(3, SEQ_LEN, N_FEATURES)
     with torch.no_grad():

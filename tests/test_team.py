@@ -56,7 +56,7 @@ def runs_named(uri: str, name: str):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_killed_training_leaves_no_output_marks_the_run_killed_and_repro_recovers(tmp_path, signum):
     repo = make_repo(tmp_path, {"train": {"max_epochs": 500, "patience": 500}})
-    repo.dvc("repro", "window")
+    repo.dvc("repro", "split")
     proc = subprocess.Popen(["python", "pipeline/train.py", "lstm"], cwd=repo.path, env=repo.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:  # line logs (CI=true): wait until an epoch is done, then kill mid-epoch
@@ -68,11 +68,12 @@ def test_killed_training_leaves_no_output_marks_the_run_killed_and_repro_recover
     assert err.strip().splitlines()[-1] == f"error: interrupted by {signum.name}; no output was written"
     models = repo.path / "data/models"
     assert not (models / "lstm").exists() and not list(models.glob(".*")) if models.exists() else True
+    assert not (repo.path / "data/predictions").exists() or not list((repo.path / "data/predictions").iterdir())
     (run,) = runs_named(repo.mlflow_uri, "lstm")
     assert run.info.status == "KILLED"
     repo.set_params({"train": {"max_epochs": 2}})
-    out = repo.dvc("repro", "train_lstm").stdout
-    assert "Running stage 'train_lstm'" in out and (models / "lstm/model.pt").is_file()
+    out = repo.dvc("repro", "train@lstm").stdout
+    assert "Running stage 'train@lstm'" in out and (models / "lstm/bundle/members.json").is_file()
     assert {r.info.status for r in runs_named(repo.mlflow_uri, "lstm")} == {"KILLED", "FINISHED"}
 
 
@@ -99,7 +100,7 @@ def test_queued_sweep_with_two_jobs_logs_every_experiment_into_the_users_store(t
     assert sorted(r.data.params["lstm.hidden_size"] for r in lstm) == ["12", "8"]
     assert {r.data.tags["dvc_exp_name"] for r in runs_named(repo.mlflow_uri, "compare")} == names
     # the experiments' artifacts live beside the user's store, not in the deleted temp copies
-    assert list((repo.path / "mlartifacts").rglob("model.pt2"))
+    assert list((repo.path / "mlartifacts").rglob("members.json"))
 
 
 @pytest.fixture(scope="module")
@@ -136,51 +137,54 @@ def test_pipeline_logs_to_a_real_tracking_server(served_repo, server):
     (lstm,) = runs_named(uri, "lstm")
     assert "test_rmse" in lstm.data.metrics and lstm.data.params["lstm.hidden_size"] == "16"
     assert json.loads((served_repo.path / "data/models/lstm/run.json").read_text())["tracking_uri"] == uri
-    assert list((root / "artifacts").rglob("model.pt2"))  # artifacts went through the server
+    assert list((root / "artifacts").rglob("members.json"))  # artifacts went through the server
 
 
-def test_champion_served_over_http_matches_evaluated_predictions(served_repo, server):
-    from tsarena.windows import load_windows, windows_at
-
+def test_champion_served_over_http_takes_raw_prices_and_answers_as_tsarena_predict(served_repo, server, tmp_path):
+    """`mlflow models serve` of the registered champion: raw OHLCV rows in (no scaling, no windows on
+    the client), forecasts out, exactly what `tsarena predict` prints for the same CSV."""
     uri, _ = server
-    metrics = json.loads((served_repo.path / "data/eval/metrics.json").read_text())["single_split"]
+    metrics = json.loads((served_repo.path / "data/eval/metrics.json").read_text())
     report = (served_repo.path / "data/reports/comparison.md").read_text()
     champion = next(name for name in ("lstm", "transformer") if f"**{name}** is registered" in report)
     assert metrics[champion]["dm_pvalue"] < 0.05 and "alias `champion`" in report
+    raw = pd.read_parquet(served_repo.path / "data/raw/prices.parquet").tail(300)
+    csv = tmp_path / "prices.csv"
+    raw.to_csv(csv, index=False)
+    predicted = json.loads(served_repo.run(str(BIN / "tsarena"), "predict", str(csv), "--output", "json",
+                                           MLFLOW_TRACKING_URI=uri).stdout)
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN / "mlflow"), "models", "serve", "-m", "models:/tsarena-forecaster@champion", "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port)],
-        cwd=served_repo.path, env=served_repo.env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL,
+        cwd=tmp_path, env=served_repo.env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc)
-        windows = load_windows(served_repo.path / "data/windows")
-        batch = windows_at(windows.matrix, windows.ends["test"][:16], windows.seq_len)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"inputs": batch.tolist()}).encode(),
-            headers={"Content-Type": "application/json"})
-        served = np.asarray(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]).ravel()
+        body = {"dataframe_split": json.loads(pd.read_csv(csv).to_json(orient="split", index=False))}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        served = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
     finally:
         stop(proc)
-    expected = pd.read_parquet(served_repo.path / "data/eval/predictions.parquet")[champion].to_numpy()[:16]
-    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-7)
+    assert len(served) == 1 and served[0]["as_of"] == predicted[0]["as_of"] == str(raw["date"].iloc[-1].date())
+    assert served[0]["log_return_1d"] == predicted[0]["log_return_1d"]
 
 
 def test_ddp_on_two_cpu_processes_trains_once_and_logs_once(tmp_path):
     """Lightning's DDP (gloo on CPU here; NCCL on GPUs): the stage's command is re-run as rank 1,
     which trains in step with rank 0 and must log and write nothing of its own."""
     repo = make_repo(tmp_path, {"train": {"devices": 2, "strategy": "ddp", "max_epochs": 2, "seeds": [0, 1]}})
-    out = repo.dvc("repro", "train_lstm").stdout
+    out = repo.dvc("repro", "train@lstm").stdout
     history = pd.read_csv(repo.path / "data/models/lstm/histories.csv")
     assert len(history) == 4 and history["val_loss"].notna().all()
-    assert out.count("lstm seed=0 epoch   1:") == 1  # only rank 0 reports
+    assert out.count("lstm fold=1 seed=0 epoch   1:") == 1  # only rank 0 reports
     (parent,) = runs_named(repo.mlflow_uri, "lstm")
     assert parent.data.params["train.devices"] == "2" and parent.data.params["train.strategy"] == "ddp"
     for seed in (0, 1):
-        (run,) = runs_named(repo.mlflow_uri, f"lstm seed={seed}")
+        (run,) = runs_named(repo.mlflow_uri, f"lstm fold=1 seed={seed}")
         from mlflow import MlflowClient
 
         curve = MlflowClient(repo.mlflow_uri).get_metric_history(run.info.run_id, "val_loss")
         assert np.allclose([m.value for m in curve], history.loc[history["seed"] == seed, "val_loss"])
-    assert (repo.path / "data/models/lstm/model.pt").is_file()
+    assert (repo.path / "data/models/lstm/model.pt").is_file() and (repo.path / "data/predictions/lstm.parquet").is_file()

@@ -1,11 +1,12 @@
 """Training engine: bit-identical reruns, batching, no dropped evaluation rows."""
 
 import numpy as np
+import pytest
 import torch
 
 from tsarena.config import TrainParams
 from tsarena.models import build_model, load_checkpoint, save_checkpoint
-from tsarena.training import ShuffledBatches, fit, loss_function, predict, seed_all
+from tsarena.training import ShuffledBatches, fit, loss_function, no_skill_loss, predict, seed_all
 
 SEQ_LEN = 8
 
@@ -21,9 +22,9 @@ def data(n_rows: int = 400, n_features: int = 4, seed: int = 0):
 def train_once(name: str, config: dict):
     matrix, targets, ends = data()
     seed_all(7)
-    model = build_model(name, {"n_features": 4, "seq_len": SEQ_LEN, **config})
+    model = build_model(name, config, {"n_features": 4, "seq_len": SEQ_LEN})
     params = TrainParams(max_epochs=3, batch_size=32, accelerator="cpu", patience=5)
-    history = fit(model, matrix, targets, ends, SEQ_LEN, params, loss_function("return", 1.0), seed=7)
+    history = fit(model, matrix, targets, ends, SEQ_LEN, params, loss_function("return"), seed=7)
     return history, model
 
 
@@ -55,9 +56,9 @@ def test_shuffled_batches_cover_every_sample_once_and_unshuffled_keep_order():
 
 def test_predict_keeps_every_row_including_a_short_last_batch(tmp_path):
     matrix, _, ends = data()
-    model = build_model("lstm", {"n_features": 4, "hidden_size": 4})
-    save_checkpoint(tmp_path / "model.pt", "lstm", {"n_features": 4, "hidden_size": 4}, model)
-    name, _, loaded = load_checkpoint(str(tmp_path / "model.pt"))
+    model = build_model("lstm", {"hidden_size": 4}, {"n_features": 4, "seq_len": SEQ_LEN})
+    save_checkpoint(tmp_path / "model.pt", "lstm", {"hidden_size": 4}, {"n_features": 4, "seq_len": SEQ_LEN}, model)
+    name, _, _, loaded = load_checkpoint(str(tmp_path / "model.pt"))
     assert name == "lstm"
     out = predict(loaded, matrix, ends["test"], SEQ_LEN, batch_size=7)
     assert out.shape == (len(ends["test"]),)
@@ -65,7 +66,23 @@ def test_predict_keeps_every_row_including_a_short_last_batch(tmp_path):
     assert np.isclose(out[-1], single[0], atol=1e-6)
 
 
-def test_standardised_loss_is_one_for_a_no_skill_forecast():
-    loss = loss_function("return", target_std=0.02)
-    target = torch.randn(100_000) * 0.02
-    assert abs(loss(torch.zeros_like(target), target).item() - 1.0) < 0.02
+def test_each_splits_loss_is_one_for_the_random_walk_on_that_split():
+    """Calm validation data (small variance) must not make a no-skill forecast look skilful."""
+    for scale in (0.02, 0.005):  # a volatile training period, a calm validation period
+        target = torch.randn(10_000, dtype=torch.float64) * scale + 0.001
+        ratio = loss_function("return")(torch.zeros_like(target), target).item() / no_skill_loss("return", target.numpy())
+        assert ratio == pytest.approx(1.0, abs=1e-12)
+    labels = torch.randint(0, 2, (1000,)).double()
+    coin = loss_function("direction")(torch.zeros_like(labels), labels).item()  # logit 0 = probability 0.5
+    assert coin / no_skill_loss("direction", labels.numpy()) == pytest.approx(1.0)
+
+
+def test_training_reports_losses_relative_to_the_random_walk():
+    matrix, targets, ends = data()
+    model = build_model("lstm", {"hidden_size": 4}, {"n_features": 4, "seq_len": SEQ_LEN})
+    scales = {s: no_skill_loss("return", targets[ends[s]]) for s in ("train", "val")}
+    history = fit(model, matrix, targets, ends, SEQ_LEN, TrainParams(max_epochs=3, batch_size=32, accelerator="cpu"),
+                  loss_function("return"), 7, scales=scales)
+    val = predict(model, matrix, ends["val"], SEQ_LEN)
+    expected = np.mean((val - targets[ends["val"]]) ** 2) / scales["val"]
+    assert min(row["val_loss"] for row in history) == pytest.approx(expected, rel=1e-4)

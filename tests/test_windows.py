@@ -126,16 +126,16 @@ def test_window_stage_output_never_crosses_tickers(tmp_path):
     import sys
     from pathlib import Path
 
-    from tsarena.windows import load_windows
+    from tsarena.windows import load_fold
 
     root = Path(__file__).resolve().parents[1]
     shutil.copytree(root / "pipeline", tmp_path / "pipeline")
     (tmp_path / "params.yaml").write_text(
         "data:\n  source: synthetic\n  synthetic: {kind: gbm, n_series: 3, n_days: 400}\n"
         "features:\n  target: {horizon: 3}\nwindow:\n  seq_len: 20\n")
-    for stage in ("ingest", "feature", "window"):
+    for stage in ("ingest", "feature", "split"):
         subprocess.run([sys.executable, f"pipeline/{stage}.py"], cwd=tmp_path, check=True, capture_output=True)
-    windows = load_windows(tmp_path / "data/windows")
+    windows = load_fold(tmp_path / "data/split", 1)
     tickers = windows.rows["ticker"].to_numpy()
     assert windows.meta["tickers"] == ["SYN0", "SYN1", "SYN2"]
     for name, ends in windows.ends.items():
@@ -192,4 +192,4 @@ def test_more_folds_than_test_days_is_an_error_naming_the_param():
     features, _ = table()
     with pytest.raises(TsarenaError) as err:
         walk_forward_splits(features, PARAMS, 10_000)
-    assert err.value.where == "evaluate.folds"
+    assert err.value.where == "window.folds"

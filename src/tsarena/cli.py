@@ -1,101 +1,120 @@
-"""`tsarena predict`: next-step forecasts for a raw prices CSV, with the pipeline's own steps.
+"""`tsarena predict`: forecasts for a raw prices CSV from a self-contained model.
 
-Applies the saved feature params and fitted scaler of this repo's pipeline run, then the
-champion from the MLflow registry or a trained model from data/models/<name>.
+The model carries its own preprocessing (feature params, fitted scaler, window length), so this
+reads nothing from the workspace: it works from any directory, and a later change to params.yaml
+or `dvc repro` cannot change what a registered model predicts. It never creates a tracking store.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from tsarena import config
-from tsarena.config import DataParams
-from tsarena.data import load_prices
 from tsarena.errors import TsarenaError
-from tsarena.features import build_features
-from tsarena.windows import check_lengths, scaler_from_dict, windows_at
+
+REGISTERED_MODEL = "tsarena-forecaster"
 
 
-def latest_windows(prices: pd.DataFrame, features: config.FeatureParams, windows_dir: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """The most recent full window of each ticker, scaled exactly as in training."""
-    meta = json.loads((windows_dir / "meta.json").read_text())
-    scaler = scaler_from_dict(json.loads((windows_dir / "scaler.json").read_text()))
-    table, names = build_features(prices, features, labelled=False)
-    if names != meta["features"]:
-        raise TsarenaError("features differ from the trained pipeline's; run dvc repro first", "params.yaml: features")
-    seq_len = meta["seq_len"]
-    check_lengths(table.groupby("ticker", sort=False).size(), seq_len, "window.seq_len")
-    values = table[names].to_numpy()
-    matrix = (scaler.transform(values) if scaler is not None else values).astype(np.float32)
-    ends = table.groupby("ticker", sort=False).tail(1).index.to_numpy()
-    return np.ascontiguousarray(windows_at(matrix, ends, seq_len)), table.loc[ends, ["ticker", "date", "close"]]
+def repo_root() -> Path | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
+        return Path(out.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
-def forecast(batch: np.ndarray, model: str, params: dict) -> np.ndarray:
-    if model == "champion":
-        import mlflow
+def local_bundle(model: str) -> Path | None:
+    """A trained model on disk: a path (a model folder or its bundle), or a name under <repo>/data/models."""
+    root = repo_root()
+    candidates = [Path(model), Path(model) / "bundle"]
+    if root is not None and "/" not in model:
+        from tsarena.layout import model_dir
 
-        from tsarena import tracking
+        candidates.append(root / model_dir(model) / "bundle")
+    return next((c for c in candidates if (c / "members.json").is_file()), None)
 
-        uri = tracking.resolve_uri(params["tracking"].uri)
-        tracking.connect(uri, params["tracking"].experiment)
-        name = params["compare"].registered_model
-        try:
-            loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-        except mlflow.exceptions.MlflowException:
-            raise TsarenaError(f"no model has alias 'champion' in registered model {name!r}",
-                               "compare.registered_model") from None
-        return np.asarray(loaded.predict(batch), dtype=float).ravel()
-    import torch
 
-    from tsarena.models import load_checkpoint
+def tracking_uri(given: str | None) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else this repo's mlflow.db if it exists; never created."""
+    uri = given or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    root = repo_root()
+    if root is not None and (root / "mlflow.db").is_file():
+        return f"sqlite:///{root / 'mlflow.db'}"
+    raise TsarenaError("no MLflow tracking store to read the model from (no mlflow.db in this repo)",
+                       "--tracking-uri or MLFLOW_TRACKING_URI")
 
-    path = Path("data/models") / model / "model.pt"
-    if not path.is_file():
-        raise TsarenaError(f"no trained model {model!r}; run dvc repro", str(path))
-    _, _, net = load_checkpoint(str(path))
-    with torch.no_grad():
-        return net(torch.from_numpy(batch)).double().numpy()
+
+def load_model(model: str, registered: str, uri: str | None):
+    """A callable raw prices -> forecasts: a local bundle, or an MLflow model (alias, version, run)."""
+    found = None if ":/" in model else local_bundle(model)
+    if found is not None:
+        from tsarena.serving import Bundle
+
+        return Bundle.load(found).forecast
+    target = model if ":/" in model else f"models:/{registered}@{model}"
+    uri = tracking_uri(uri)
+    sqlite = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
+    if sqlite and not Path(sqlite).is_file():
+        raise TsarenaError(f"MLflow tracking store {uri} does not exist", "--tracking-uri or MLFLOW_TRACKING_URI")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        loaded = mlflow.pyfunc.load_model(target)
+    except Exception as exc:  # MLflow raises many types for "not there": one line names what was asked for
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise TsarenaError(f"cannot load model {target!r} from {uri}: {reason}", "--model") from None
+    return lambda prices: loaded.predict(prices)
+
+
+def read_prices(path: Path) -> pd.DataFrame:
+    """The CSV with the checks of `data.source: csv` (errors name the line), dates as text for the model."""
+    from tsarena.data.sources import read_csv
+    from tsarena.data.validate import normalise_prices
+    from tsarena.serving import INPUT_MAX_NAN_RUN, INPUT_NAN_POLICY
+
+    table, lines = read_csv(path)
+    prices = normalise_prices(table, str(path), labels=lines, nan_policy=INPUT_NAN_POLICY,
+                              max_nan_run=INPUT_MAX_NAN_RUN, sort=True)
+    return prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d"))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="tsarena", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tsarena", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tsarena {version('tsarena')}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="next-step forecasts for a prices CSV")
-    p.add_argument("csv", type=Path, help="prices CSV (same format as data.source: csv)")
-    p.add_argument("--model", default="champion", help="'champion' (MLflow registry) or a model under data/models/")
-    p.add_argument("--windows", type=Path, default=Path("data/windows"), help="the window stage's output")
+    p = sub.add_parser("predict", help="forecasts for a prices CSV (same format as data.source: csv)")
+    p.add_argument("csv", type=Path, help="prices CSV: date, close, optional open/high/low/volume/ticker")
+    p.add_argument("--model", default="champion",
+                   help="a registry alias (default: champion), an MLflow URI (models:/NAME/3, runs:/ID/model), "
+                        "or a trained model: a name under data/models/ or a model folder")
+    p.add_argument("--registered-model", default=REGISTERED_MODEL, help="registered model the alias belongs to")
+    p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else this repo's mlflow.db")
+    p.add_argument("--output", choices=["table", "csv", "json"], default="table")
     args = parser.parse_args(argv)
     try:
-        params = config.load("features", "compare", "tracking")
-        data = config.load("data")["data"]
-        csv_params = DataParams(source="csv", csv={"path": str(args.csv.resolve())}, nan_policy=data.nan_policy,
-                                max_nan_run=data.max_nan_run)
-        prices = load_prices(csv_params, root=Path("/"))
-        if not (args.windows / "meta.json").is_file():
-            raise TsarenaError("no window stage output; run dvc repro first", str(args.windows))
-        meta = json.loads((args.windows / "meta.json").read_text())
-        batch, rows = latest_windows(prices, params["features"], args.windows)
-        out = forecast(batch, args.model, params)
-        if meta["target_kind"] == "direction":  # models output logits
-            out = 1 / (1 + np.exp(-out))
+        prices = read_prices(args.csv)
+        result = pd.DataFrame(load_model(args.model, args.registered_model, args.tracking_uri)(prices))
     except TsarenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    kind, horizon = meta["target_kind"], meta["horizon"]
-    column = f"p_up_{horizon}d" if kind == "direction" else f"log_return_{horizon}d"
-    result = rows.assign(**{column: out}).rename(columns={"date": "as_of"})
-    if kind == "return":
-        result[f"price_{horizon}d"] = result["close"] * np.exp(result[column])
-    print(result.to_string(index=False))
+    if args.output == "csv":
+        print(result.to_csv(index=False), end="")
+    elif args.output == "json":
+        print(json.dumps(result.to_dict(orient="records")))  # exact floats (pandas' writer rounds)
+    else:
+        print(result.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -98,6 +98,8 @@ class WindowParams(Section):
     test_start: Date = None
     val_frac: Fraction = 0.15
     test_frac: Fraction = 0.15
+    # walk-forward: the test period cut into this many folds, every producer refit before each (1 = single split)
+    folds: Annotated[int, Field(ge=1, le=50)] = 1
 
     @model_validator(mode="after")
     def _split(self) -> WindowParams:
@@ -134,43 +136,37 @@ class TrainParams(Section):
         return self
 
 
-class LstmParams(Section):
-    cell: Literal["lstm", "gru"] = "lstm"
-    hidden_size: Annotated[int, Field(ge=1, le=4096)] = 32
-    num_layers: Annotated[int, Field(ge=1, le=16)] = 2
-    bidirectional: bool = False
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    pooling: Literal["last", "attention"] = "last"
+class ArenaParams(Section):
+    """The contestants: registered architectures, and how (or whether) to ensemble them."""
 
-
-class TransformerParams(Section):
-    d_model: Annotated[int, Field(ge=2, le=4096)] = 32
-    nhead: Annotated[int, Field(ge=1, le=64)] = 4
-    num_layers: Annotated[int, Field(ge=1, le=24)] = 2
-    dim_feedforward: Annotated[int, Field(ge=1)] | None = None  # None: 4 x d_model
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+    models: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["lstm", "transformer"])
+    ensemble: Literal["inverse_mse", "stacking"] | None = None  # None: no ensemble
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> TransformerParams:
-        if self.d_model % self.nhead:
-            raise ValueError(f"nhead: d_model {self.d_model} is not divisible by nhead {self.nhead}")
+    def _known(self) -> ArenaParams:
+        from tsarena.models import architecture_names
+
+        known = architecture_names()
+        for name in self.models:
+            if name == "ensemble":
+                raise ValueError("models: 'ensemble' is not an architecture; set arena.ensemble "
+                                 "(inverse_mse or stacking) to add it")
+            if name not in known:
+                raise ValueError(f"models: unknown architecture {name!r} (registered: {', '.join(known)})")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models: each architecture once, got {self.models}")
         return self
 
-    @property
-    def feedforward(self) -> int:
-        return self.dim_feedforward or 4 * self.d_model
 
-
-class EvaluateParams(Section):
-    cost_bps: Annotated[float, Field(ge=0, le=1000)] = 1.0
+class BaselineParams(Section):
     # linear baseline: ridge penalty chosen on the validation split from this grid
     ridge_alphas: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
     )
-    batch_size: Annotated[int, Field(ge=1)] = 1024
-    # walk-forward: the test period cut into this many folds, models refit before each (1 = single split)
-    folds: Annotated[int, Field(ge=1, le=50)] = 1
+
+
+class EvaluateParams(Section):
+    cost_bps: Annotated[float, Field(ge=0, le=1000)] = 1.0
 
 
 class CompareParams(Section):
@@ -188,13 +184,28 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataParams,
     "features": FeatureParams,
     "window": WindowParams,
+    "arena": ArenaParams,
     "train": TrainParams,
-    "lstm": LstmParams,
-    "transformer": TransformerParams,
+    "baselines": BaselineParams,
     "evaluate": EvaluateParams,
     "compare": CompareParams,
     "tracking": TrackingParams,
 }
+
+
+def section_model(name: str) -> type[BaseModel]:
+    """The params class of a section: a fixed one above, or an architecture's own (its model file)."""
+    if name in SECTIONS:
+        return SECTIONS[name]
+    from tsarena.models import params_class
+
+    return params_class(name)
+
+
+def known_sections() -> list[str]:
+    from tsarena.models import architecture_names
+
+    return [*SECTIONS, *architecture_names()]
 
 
 def _where(loc: tuple[Any, ...], section: str) -> str:
@@ -217,7 +228,7 @@ def _describe(err: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
 
 def parse_section(name: str, raw: Any) -> Any:
     """Validate one section; the first problem becomes one `error: ... (section.key)` line."""
-    model = SECTIONS[name]
+    model = section_model(name)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -240,7 +251,7 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise TsarenaError("params file must be a mapping", str(path))
-    unknown = sorted(set(raw) - set(SECTIONS))
+    unknown = sorted(set(raw) - set(known_sections()))
     if unknown:
         raise TsarenaError(f"unknown section '{unknown[0]}'", f"{path}: {unknown[0]}")
     return raw

@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
+from tsarena.errors import TsarenaError
+
 TRADING_DAYS = 252
 
 
@@ -184,16 +186,49 @@ def seed_summary(
     return {"summary": summary, "seeds": per_seed, "spread": spread}
 
 
-def equity_curves(
-    predictions: pd.DataFrame, models: list[str], target_kind: str, cost_bps: float
-) -> pd.DataFrame:
-    """Equity (start 1.0) of each model's sign strategy by date; `predictions` as evaluate writes it."""
+def equity_curves(forecasts: pd.DataFrame, models: list[str], target_kind: str, cost_bps: float) -> pd.DataFrame:
+    """Equity (start 1.0) of each model's sign strategy by date; `forecasts` long (model, date, ticker,
+    forecast, next_return)."""
     neutral = neutral_forecast(target_kind)
     columns = {
-        name: (1 + strategy_returns(
-            predictions[name].to_numpy(), predictions["next_return"].to_numpy(), predictions["date"].to_numpy(),
-            predictions["ticker"].to_numpy(), neutral, cost_bps,
-        )).cumprod()
-        for name in models
+        name: (1 + strategy_returns(part["forecast"].to_numpy(), part["next_return"].to_numpy(),
+                                    part["date"].to_numpy(), part["ticker"].to_numpy(), neutral, cost_bps)).cumprod()
+        for name, part in forecasts.groupby("model", sort=False) if name in models
     }
     return pd.DataFrame(columns).rename_axis("date").reset_index()
+
+
+def check_predictions(table: pd.DataFrame, model: str, fold_ends: dict[int, np.ndarray], where: str) -> None:
+    """The contract: every fold and seed of `model` forecasts exactly its fold's test rows, in order."""
+    mine = table[(table["model"] == model) & (table["split"] == "test")]
+    if mine.empty:
+        raise TsarenaError(f"no test forecasts for {model}; run dvc repro", where)
+    for (fold, seed), part in mine.groupby(["fold", "seed"], sort=True):
+        expected = fold_ends.get(int(fold))
+        if expected is None or not np.array_equal(part["row"].to_numpy(), expected):
+            raise TsarenaError(f"forecasts of {model} for fold {fold}, seed {seed} do not match that fold's test rows; "
+                               "data/split changed since they were made (run dvc repro)", where)
+    if set(mine["fold"]) != set(fold_ends):
+        raise TsarenaError(f"{model} has forecasts for folds {sorted(set(mine['fold']))}, the split has "
+                           f"{sorted(fold_ends)} (run dvc repro)", where)
+
+
+def test_frame(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Test forecasts joined with what scoring needs (date, ticker, actual, close, next_return), long format."""
+    test = table[table["split"] == "test"].drop(columns="split")
+    keys = rows.iloc[test["row"].to_numpy()][["date", "ticker", "close", "next_return"]].reset_index(drop=True)
+    return pd.concat([test.reset_index(drop=True), keys], axis=1).assign(
+        actual=rows["target"].to_numpy(dtype=float)[test["row"].to_numpy()])
+
+
+def score_models(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float) -> dict[str, dict]:
+    """seed_summary of every model in `frame` (long test forecasts, one fold or several pooled)."""
+    frame = frame.sort_values(["fold", "row"], kind="stable")
+    benchmark_rows = frame[frame["model"] == "random_walk"]
+    base = benchmark_rows[["fold", "row", "date", "ticker", "close", "next_return", "actual"]].reset_index(drop=True)
+    benchmark = benchmark_rows["forecast"].to_numpy()
+    out = {}
+    for model, part in frame.groupby("model", sort=False):
+        by_seed = {str(seed): s["forecast"].to_numpy() for seed, s in part.groupby("seed", sort=True)}
+        out[model] = seed_summary(by_seed, base["actual"].to_numpy(), base, benchmark, target_kind, horizon, cost_bps)
+    return out

@@ -19,14 +19,14 @@ COLUMNS = [
     "model", "kind", "test_rmse", "skill_vs_rw_pct", "dm_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
     "test_dir_acc_hi", "test_ic", "test_sharpe", "test_max_drawdown", "test_total_return", "n_test", "n_seeds",
 ]
-SECTIONS = {"walk_forward": "Walk-forward, pooled over the folds", "single_split": "Single split"}
 
 
 def comparison_table(metrics: dict[str, dict], select_by: str) -> pd.DataFrame:
     """One row per model and baseline, best first by `select_by` (its mean over seeds); skill = RMSE
     gain over random walk. A metric's spread across seeds, where there is one, is `<metric>_std`."""
     table = pd.DataFrame([{"model": name, **values} for name, values in metrics.items()])
-    table["kind"] = np.where(table["model"].isin(BASELINES), "baseline", "neural")
+    table["kind"] = np.select([table["model"].isin(BASELINES), table["model"] == "ensemble"], ["baseline", "ensemble"],
+                              "neural")
     rw_rmse = float(table.loc[table["model"] == "random_walk", "test_rmse"].iloc[0])
     table["skill_vs_rw_pct"] = 100 * (1 - table["test_rmse"] / rw_rmse)
     if "test_rmse_std" in table:
@@ -57,8 +57,8 @@ def fold_wins(folds: pd.DataFrame, model: str, metric: str) -> int:
 
 
 def select_champion(table: pd.DataFrame) -> pd.Series | None:
-    """The best neural model by the table's order (None if no neural model was trained)."""
-    neural = table[table["kind"] == "neural"]
+    """The best trained model (network or ensemble) by the table's order; None if there is none."""
+    neural = table[table["kind"] != "baseline"]
     return neural.iloc[0] if len(neural) else None
 
 
@@ -81,7 +81,7 @@ def verdict(table: pd.DataFrame, alpha: float, select_by: str, folds: pd.DataFra
             f"{row.model} (skill {row.skill_vs_rw_pct:+.2f}%, p = {row.dm_pvalue:.3g})" for row in significant.itertuples()
         )
         lines.append(f"Models that beat the random walk significantly at p < {alpha}: {names}.")
-        neural = significant[significant["kind"] == "neural"]
+        neural = significant[significant["kind"] != "baseline"]
         if neural.empty:
             lines.append("No neural model does; the significant skill comes from a baseline.")
     if folds is not None:
@@ -114,12 +114,10 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_markdown(tables: dict[str, pd.DataFrame], verdict_text: str, champion_note: str,
+def to_markdown(table: pd.DataFrame, title: str, verdict_text: str, champion_note: str,
                 folds: pd.DataFrame | None = None, metric: str = "") -> str:
-    """The report: verdict, one table per evaluation (± is the std across seeds), folds, champion."""
-    parts = [f"# Model comparison\n\n{verdict_text}\n"]
-    for section, table in tables.items():
-        parts.append(f"## {SECTIONS[section]}\n\n{markdown_table(table)}")
+    """The report: verdict, the ranking (± is the std across seeds), the metric per fold, champion."""
+    parts = [f"# Model comparison\n\n{verdict_text}\n", f"## {title}\n\n{markdown_table(table)}"]
     if folds is not None:
         parts.append(f"## {metric} per walk-forward fold\n\n{markdown_table(folds)}")
     parts.append(f"## Champion\n\n{champion_note}\n")
@@ -182,15 +180,16 @@ def plot_equity(equity: pd.DataFrame, path: Path) -> None:
 
 
 def plot_losses(histories: dict[str, pd.DataFrame], path: Path) -> None:
-    """Every seed's curves; one colour per model, solid train, dashed validation."""
+    """Every fold's and seed's curves; one colour per model, solid train, dashed validation."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (name, history) in enumerate(histories.items()):
         color = f"C{i}"
-        for j, (_, seed) in enumerate(history.groupby("seed", sort=True)):
+        for j, (_, seed) in enumerate(history.groupby(["fold", "seed"], sort=True)):
             label = j == 0
             ax.plot(seed["epoch"], seed["train_loss"], color=color, lw=1, label=f"{name} train" if label else None)
             ax.plot(seed["epoch"], seed["val_loss"], color=color, lw=1, ls="--", label=f"{name} val" if label else None)
-    ax.set(title="Training and validation loss per seed (standardised: 1.0 = no skill)", xlabel="epoch", ylabel="loss")
+    ax.set(title="Loss per fit ÷ the random walk's loss on the same split (1.0 = no better than the random walk)",
+           xlabel="epoch", ylabel="loss / random walk's loss")
     ax.legend(fontsize=8)
     _save(fig, path)
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -171,26 +172,98 @@ def log_windows_input(matrix: np.ndarray, targets: np.ndarray, source: str, md5:
 
 
 def pip_requirements() -> list[str]:
-    """Explicit, so MLflow does not spend seconds inferring them."""
-    import torch
+    """Explicit, so MLflow does not spend seconds inferring them; tsarena itself travels as code."""
+    from importlib.metadata import version
 
-    return [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
+    packages = ["torch", "mlflow", "numpy", "pandas", "scikit-learn", "scipy", "pydantic", "pyyaml", "pyarrow"]
+    return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
-def log_torch_model(model: Any, example: np.ndarray) -> str:
-    """pt2 format (torch.export, no pickle); batch > 1 in the example keeps the batch dim dynamic."""
-    import mlflow.pytorch
-    import torch
-    from mlflow.models import infer_signature
+def log_bundle(folder: Path, example: Any, output: Any) -> str:
+    """Log a self-contained model (serving.Bundle) as an MLflow pyfunc: models-from-code (no pickle),
+    the bundle folder as its artifact, the tsarena package as its code. Raw prices in, forecasts out."""
+    import mlflow.pyfunc
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.utils import _infer_schema
 
-    with torch.no_grad():
-        output = model(torch.from_numpy(example)).numpy()
-    info = mlflow.pytorch.log_model(
-        model,
+    import tsarena
+
+    inputs = Schema([ColSpec("string", "date"), ColSpec("string", "ticker", required=False),
+                     *[ColSpec("double", c, required=c == "close") for c in ("open", "high", "low", "close", "volume")]])
+    info = mlflow.pyfunc.log_model(
         name="model",
+        python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+        artifacts={"bundle": str(folder)},
+        code_paths=[str(Path(tsarena.__file__).parent)],
+        signature=ModelSignature(inputs=inputs, outputs=_infer_schema(output)),
         input_example=example,
-        signature=infer_signature(example, output),
         pip_requirements=pip_requirements(),
-        serialization_format="pt2",
     )
     return info.model_uri
+
+
+class StageRuns:
+    """The MLflow runs of one stage execution: one parent, nested children (one per fit).
+
+    `enabled=False` (a DDP worker process) makes every call a no-op, so the training loop is written
+    once for rank 0 and the workers that train in step with it.
+    """
+
+    def __init__(self, stage: str, source: tuple[str, str], flat_params: dict[str, Any], tracking_params: Any,
+                 enabled: bool = True):
+        self.enabled, self.stage, self.flat = enabled, stage, flat_params
+        self.source, self.md5 = source[1], dvc_out_md5(*source)
+        if enabled:
+            self.uri = resolve_uri(tracking_params.uri)
+            self.experiment_id = connect(self.uri, tracking_params.experiment)  # fails fast, before training
+
+    @contextlib.contextmanager
+    def parent(self, name: str) -> Iterator[Any]:
+        if not self.enabled:
+            yield None
+            return
+        with run(self.experiment_id, name, run_tags(self.stage, self.md5, self.flat)) as active:
+            mlflow.log_params(self.flat)
+            yield active
+
+    @contextlib.contextmanager
+    def child(self, name: str, params: dict[str, Any], tags: dict[str, str], dataset: tuple[np.ndarray, np.ndarray]
+              ) -> Iterator[Any]:
+        """A nested run with the stage's params plus `params`, and the training data as its input."""
+        if not self.enabled:
+            yield None
+            return
+        with run(self.experiment_id, name, {**run_tags(self.stage, self.md5, self.flat), **tags}, nested=True) as active:
+            mlflow.log_params({**self.flat, **params})
+            log_windows_input(*dataset, self.source, self.md5, name=name)
+            yield active
+
+    def log_epoch(self, row: dict[str, float]) -> None:
+        if self.enabled:
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        if self.enabled:
+            mlflow.log_metrics(metrics)
+
+    def run_info(self, active: Any, children: dict[str, str], **extra: Any) -> dict[str, Any]:
+        return {"run_id": active.info.run_id, "experiment_id": self.experiment_id, "run_name": active.info.run_name,
+                "tracking_uri": self.uri, "child_runs": children, **extra}
+
+
+def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],
+                     tracking_params: Any) -> None:
+    """Test metrics into a producer's training runs: the summary in its parent run, each fit's own
+    metrics in that fit's nested run, so MLflow lines params up with results."""
+    from mlflow.entities import Metric
+
+    def scalars(metrics: dict) -> list:
+        now = int(time.time() * 1000)
+        return [Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, (int, float))]
+
+    connect(run_info["tracking_uri"], tracking_params.experiment)
+    client = MlflowClient(run_info["tracking_uri"])
+    client.log_batch(run_info["run_id"], metrics=scalars(summary))
+    for key, run_id in run_info["child_runs"].items():
+        client.log_batch(run_id, metrics=scalars(children[key]))

@@ -8,6 +8,7 @@ per-sample Python work, no (samples x L x features) copy.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -59,16 +60,21 @@ def as_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
-def loss_function(target_kind: str, target_std: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """MSE in standardised units (1.0 = no skill) for returns; BCE on logits for direction."""
+def loss_function(target_kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """MSE for returns; BCE on logits for direction."""
     if target_kind == "direction":
         return nn.functional.binary_cross_entropy_with_logits
-    variance = target_std**2
+    return nn.functional.mse_loss
 
-    def standardised_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(prediction, target) / variance
 
-    return standardised_mse
+def no_skill_loss(target_kind: str, targets: np.ndarray) -> float:
+    """The random walk's loss on these targets: the zero forecast's MSE (mean square), or a coin
+    flip's BCE (ln 2). Each split's loss is divided by its own, so 1.0 means "no better than the
+    random walk on this split" on train and validation alike (a calm validation period with a
+    small variance cannot pass for skill)."""
+    if target_kind == "direction":
+        return math.log(2)
+    return float(np.mean(np.square(targets, dtype=np.float64))) or 1.0
 
 
 class Forecaster(L.LightningModule):
@@ -87,11 +93,13 @@ class Forecaster(L.LightningModule):
         params: TrainParams,
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         on_epoch: Callable[[dict[str, float]], None] | None = None,
+        scales: dict[str, float] | None = None,
     ):
         super().__init__()
         self.model = model
         self.params = params
         self.loss = loss
+        self.scales = {"train": 1.0, "val": 1.0, **(scales or {})}
         # no copy when the arrays are already float32 and contiguous (as the window stage writes them)
         self.register_buffer("matrix", as_tensor(matrix), persistent=False)
         self.register_buffer("targets", as_tensor(targets), persistent=False)
@@ -111,7 +119,7 @@ class Forecaster(L.LightningModule):
 
     def _step(self, ends: torch.Tensor, split: str) -> torch.Tensor:
         windows, target = self.gather(ends)
-        loss = self.loss(self.model(windows), target)
+        loss = self.loss(self.model(windows), target) / self.scales[split]
         # summed here and logged once per epoch: self.log per step costs ~1 ms of Python
         self.loss_sums[split] = self.loss_sums[split] + loss.detach() * len(ends)  # not in place: any device
         self.counts[split] += len(ends)
@@ -136,7 +144,7 @@ class Forecaster(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.val_loss = float(self._epoch_mean("val"))  # early stopping and checkpointing read it next
-        self.log("val_loss", self.val_loss)
+        self.log("val_loss", self.val_loss, prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
         row = {"epoch": self.current_epoch, "train_loss": float(self._epoch_mean("train")),
@@ -159,6 +167,24 @@ class Forecaster(L.LightningModule):
 def interactive() -> bool:
     """A progress bar on a terminal; line logs under CI or when output is piped."""
     return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def progress(line: str, enabled: bool = True) -> None:
+    """A line for the person watching: before each fit, and per epoch where there is no progress bar."""
+    if enabled:
+        print(line, flush=True)
+
+
+def epoch_reporter(label: str, log: Callable[[dict[str, float]], None]) -> Callable[[dict[str, float]], None]:
+    """Per epoch: `log` the row (MLflow), and print one line when there is no progress bar (CI, pipes)."""
+
+    def on_epoch(row: dict[str, float]) -> None:
+        log(row)
+        if not interactive():
+            progress(f"{label} epoch {row['epoch']:>3}: train_loss {row['train_loss']:.5f} "
+                     f"val_loss {row['val_loss']:.5f} lr {row['lr']:.2e}")
+
+    return on_epoch
 
 
 def make_trainer(params: TrainParams, callbacks: list[L.Callback], root_dir: str) -> L.Trainer:
@@ -195,13 +221,15 @@ def fit(
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     seed: int,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    scales: dict[str, float] | None = None,
 ) -> list[dict[str, float]]:
     """Train with early stopping on val_loss; the model ends with the best epoch's weights.
 
-    Reseeds, so dropout and shuffling are reproducible whatever ran before.
+    `scales` divides each split's loss (see no_skill_loss). Reseeds, so dropout and shuffling are
+    reproducible whatever ran before.
     """
     seed_all(seed)
-    module = Forecaster(model, matrix, targets, seq_len, params, loss, on_epoch)
+    module = Forecaster(model, matrix, targets, seq_len, params, loss, on_epoch, scales)
     with tempfile.TemporaryDirectory(prefix="tsarena-ckpt-") as root:
         best = ModelCheckpoint(dirpath=root, filename="best", monitor="val_loss", mode="min", save_weights_only=True)
         stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)

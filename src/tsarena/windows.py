@@ -132,14 +132,16 @@ def walk_forward_splits(table: pd.DataFrame, params: WindowParams, folds: int) -
     n_test = len(days) - first_test
     if n_test < folds:
         raise TsarenaError(f"{folds} folds need at least one test day each; the test period has {n_test}",
-                           "evaluate.folds")
+                           "window.folds")
     lengths = [len(chunk) for chunk in np.array_split(np.arange(n_test), folds)]
     starts = [first_test + int(offset) for offset in np.cumsum([0, *lengths[:-1]])]
     splits = []
     for k, start in enumerate(starts):
         end = pd.Timestamp(days[starts[k + 1]]) if k + 1 < folds else None
+        where = f"window.folds (fold {k + 1} of {folds})" if folds > 1 else \
+            "window.val_start/test_start or window.val_frac/test_frac"
         splits.append(split_at(table, ends, params.seq_len, pd.Timestamp(days[start - n_val]),
-                               pd.Timestamp(days[start]), end, f"evaluate.folds (fold {k + 1} of {folds})"))
+                               pd.Timestamp(days[start]), end, where))
     return splits
 
 
@@ -224,7 +226,7 @@ def windows_at(matrix: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray
 
 @dataclass(frozen=True)
 class Windows:
-    """The window stage's output, loaded: one matrix, targets, end rows per split, metadata.
+    """One fold of the split stage's output, loaded: one scaled matrix, targets, end rows per split, metadata.
 
     `rows` (dates, tickers, prices of every row) is read only when asked for: training needs
     none of it, and at a million rows it is larger than the matrix.
@@ -261,16 +263,7 @@ def split_summary(split: Split, targets: np.ndarray, fit_rows: np.ndarray) -> di
     }
 
 
-def save_windows(out: Path, targets: np.ndarray, split: Split, meta: dict, scaler: dict) -> None:
-    """Everything but matrix.npy, which the caller streams with write_matrix."""
-    np.save(out / "targets.npy", targets.astype(np.float32))
-    for name in SPLITS:
-        np.save(out / f"{name}_ends.npy", getattr(split, name).astype(np.int64))
-    (out / "scaler.json").write_text(json.dumps(scaler, indent=1))
-    (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
-
-
-def save_folds(out: Path, targets: np.ndarray, splits: list[Split], scalers: list[dict], meta: dict) -> None:
+def save_split(out: Path, targets: np.ndarray, splits: list[Split], scalers: list[dict], meta: dict) -> None:
     """Per fold its end rows and its own scaler (fit on its training rows); the caller writes the
     unscaled features.npy once (write_matrix with no scaler)."""
     np.save(out / "targets.npy", targets.astype(np.float32))
@@ -283,26 +276,25 @@ def save_folds(out: Path, targets: np.ndarray, splits: list[Split], scalers: lis
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
 
 
-def load_fold(path: Path, k: int) -> Windows:
-    """Fold k (from 1) as Windows: the matrix scaled with that fold's own training statistics."""
-    meta = json.loads((path / "meta.json").read_text())
+def read_meta(path: str | Path) -> dict:
+    return json.loads((Path(path) / "meta.json").read_text())
+
+
+def load_fold(path: str | Path, k: int) -> Windows:
+    """Fold k (from 1) as Windows: the matrix scaled with that fold's own training statistics.
+
+    The single split is fold 1 of 1: every stage reads every split this one way.
+    """
+    path = Path(path)
+    meta = read_meta(path)
     fold = path / f"fold_{k}"
     features = np.load(path / "features.npy", mmap_mode="r")
+    scaler = json.loads((fold / "scaler.json").read_text())
     return Windows(
-        matrix=apply_scaler(features, json.loads((fold / "scaler.json").read_text())),
+        matrix=apply_scaler(features, scaler),
         targets=np.load(path / "targets.npy"),
         ends={name: np.load(fold / f"{name}_ends.npy") for name in SPLITS},
-        meta={**{key: value for key, value in meta.items() if key != "folds"}, **meta["folds"][k - 1]},
-        path=path,
-    )
-
-
-def load_windows(path: Path, mmap: bool = True) -> Windows:
-    mode = "r" if mmap else None
-    return Windows(
-        matrix=np.load(path / "matrix.npy", mmap_mode=mode),
-        targets=np.load(path / "targets.npy"),
-        ends={name: np.load(path / f"{name}_ends.npy") for name in SPLITS},
-        meta=json.loads((path / "meta.json").read_text()),
+        meta={**{key: value for key, value in meta.items() if key != "folds"}, **meta["folds"][k - 1],
+              "scaler_state": scaler},
         path=path,
     )

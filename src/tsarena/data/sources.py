@@ -39,6 +39,31 @@ def adjust_for_splits(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="adj close")
 
 
+def complete_columns(table: pd.DataFrame, where: str, default_ticker: str) -> pd.DataFrame:
+    """Any price table (a CSV's text, or a DataFrame sent to a served model) -> date, ticker, OHLCV.
+
+    Column names match case-insensitively; `date` and `close` (or `adj close`) are required;
+    open/high/low default to close, volume to 0, ticker to `default_ticker`.
+    """
+    table = table.copy()
+    table.columns = [_canonical(c) for c in table.columns]
+    if table.columns.duplicated().any():
+        raise TsarenaError(f"duplicate column {table.columns[table.columns.duplicated()][0]!r}", where)
+    if "date" not in table:
+        raise TsarenaError(f"missing column 'date' (found {list(table.columns)})", where)
+    if "close" not in table and "adj close" not in table:
+        raise TsarenaError(f"missing column 'close' (found {list(table.columns)})", where)
+    table = adjust_for_splits(table)
+    for column in ("open", "high", "low"):
+        if column not in table:
+            table[column] = table["close"]
+    if "volume" not in table:
+        table["volume"] = "0"
+    if "ticker" not in table:
+        table["ticker"] = default_ticker
+    return table
+
+
 def read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series]:
     """A user CSV as raw text columns, plus each row's line number for error messages."""
     where = str(path)
@@ -57,23 +82,9 @@ def read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series]:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise TsarenaError(f"not valid CSV: {str(exc).strip().splitlines()[-1]}", where) from None
-    table.columns = [_canonical(c) for c in table.columns]
-    if table.columns.duplicated().any():
-        raise TsarenaError(f"duplicate column {table.columns[table.columns.duplicated()][0]!r}", where)
-    if "date" not in table:
-        raise TsarenaError(f"missing column 'date' (found {list(table.columns)})", where)
-    if "close" not in table and "adj close" not in table:
-        raise TsarenaError(f"missing column 'close' (found {list(table.columns)})", where)
+    table = complete_columns(table, where, default_ticker=path.stem.upper())
     if table.empty:
         raise TsarenaError("no data rows below the header", where)
-    table = adjust_for_splits(table)
-    for column in ("open", "high", "low"):
-        if column not in table:
-            table[column] = table["close"]
-    if "volume" not in table:
-        table["volume"] = "0"
-    if "ticker" not in table:
-        table["ticker"] = path.stem.upper()
     lines = pd.Series([f"line {i + 2}" for i in range(len(table))])
     return table, lines
 

@@ -1,49 +1,41 @@
-"""The recurrent family: LSTM or GRU, stacked, optionally bidirectional over the past window."""
+"""The recurrent family: LSTM or GRU, stacked, optionally bidirectional over the past window
+(Hochreiter & Schmidhuber 1997; Cho et al. 2014), last-step or attention pooling."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
+from pydantic import Field
 from torch import nn
 
-from tsarena.models.head import ForecastHead
+from tsarena.config import Section
+from tsarena.models.layers import ForecastHead
 
 
-class LSTMForecaster(nn.Module):
-    """(batch, seq_len, n_features) window -> one forecast per window.
+class Params(Section):
+    cell: Literal["lstm", "gru"] = "lstm"
+    hidden_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    num_layers: Annotated[int, Field(ge=1, le=16)] = 2
+    bidirectional: bool = False  # the window holds only the past: reading it backwards sees no future
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    pooling: Literal["last", "attention"] = "last"
 
-    Bidirectional recurrence is causal here: the window holds only the past, so reading it
-    backwards sees nothing after the forecast time.
-    """
 
-    def __init__(
-        self,
-        n_features: int,
-        hidden_size: int = 64,
-        num_layers: int = 2,
-        bidirectional: bool = False,
-        dropout: float = 0.1,
-        cell: str = "lstm",
-        pooling: str = "last",
-        target_mean: float = 0.0,
-        target_std: float = 1.0,
-        **_: object,
-    ):
+class Model(nn.Module):
+    """(batch, seq_len, n_features) window -> one forecast per window."""
+
+    def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
+                 target_std: float = 1.0):
         super().__init__()
-        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn(
-            n_features,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.pooling = pooling
-        out_size = hidden_size * (2 if bidirectional else 1)
-        self.attention = nn.Linear(out_size, 1) if pooling == "attention" else None
-        self.head = ForecastHead(out_size, dropout, target_mean, target_std)
-        if cell == "lstm":
-            self._forget_bias_one(hidden_size)
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[params.cell]
+        self.rnn = rnn(n_features, params.hidden_size, num_layers=params.num_layers, batch_first=True,
+                       bidirectional=params.bidirectional, dropout=params.dropout if params.num_layers > 1 else 0.0)
+        out_size = params.hidden_size * (2 if params.bidirectional else 1)
+        self.attention = nn.Linear(out_size, 1) if params.pooling == "attention" else None
+        self.head = ForecastHead(out_size, params.dropout, target_mean, target_std)
+        if params.cell == "lstm":
+            self._forget_bias_one(params.hidden_size)
 
     def _forget_bias_one(self, hidden_size: int) -> None:
         """Forget gate bias 1 (Jozefowicz et al. 2015): gates are (input, forget, cell, output)."""

@@ -1,59 +1,51 @@
-"""Causal Transformer encoder: every position attends only to itself and the past."""
+"""Causal Transformer encoder (Vaswani et al. 2017, pre-norm): every position attends only to
+itself and the past, and the forecast is read from the last position."""
 
 from __future__ import annotations
 
-import math
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
-from tsarena.models.head import ForecastHead
+from tsarena.config import Section
+from tsarena.models.layers import ForecastHead, sinusoidal_positions
 
 
-def sinusoidal_positions(seq_len: int, d_model: int) -> torch.Tensor:
-    position = torch.arange(seq_len).unsqueeze(1)
-    frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-    table = torch.zeros(seq_len, d_model)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
-    return table
+class Params(Section):
+    d_model: Annotated[int, Field(ge=2, le=4096)] = 64
+    nhead: Annotated[int, Field(ge=1, le=64)] = 4
+    num_layers: Annotated[int, Field(ge=1, le=24)] = 2
+    dim_feedforward: Annotated[int, Field(ge=1)] | None = None  # None: 4 x d_model
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    positional: Literal["sinusoidal", "learned"] = "sinusoidal"
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> Params:
+        if self.d_model % self.nhead:
+            raise ValueError(f"nhead: d_model {self.d_model} is not divisible by nhead {self.nhead}")
+        return self
 
 
-class CausalTransformer(nn.Module):
+class Model(nn.Module):
     """(batch, seq_len, n_features) window -> forecast read from the last position."""
 
-    def __init__(
-        self,
-        n_features: int,
-        seq_len: int,
-        d_model: int = 64,
-        nhead: int = 4,
-        num_layers: int = 2,
-        dim_feedforward: int | None = None,
-        dropout: float = 0.1,
-        positional: str = "sinusoidal",
-        target_mean: float = 0.0,
-        target_std: float = 1.0,
-        **_: object,
-    ):
+    def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
+                 target_std: float = 1.0):
         super().__init__()
+        d_model = params.d_model
         self.input_projection = nn.Linear(n_features, d_model)
-        if positional == "learned":
+        if params.positional == "learned":
             self.positions = nn.Parameter(0.02 * torch.randn(seq_len, d_model))
         else:
             self.register_buffer("positions", sinusoidal_positions(seq_len, d_model), persistent=False)
-        layer = nn.TransformerEncoderLayer(
-            d_model,
-            nhead,
-            dim_feedforward=dim_feedforward or 4 * d_model,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        layer = nn.TransformerEncoderLayer(d_model, params.nhead, dim_feedforward=params.dim_feedforward or 4 * d_model,
+                                           dropout=params.dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, params.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.register_buffer("causal_mask", nn.Transformer.generate_square_subsequent_mask(seq_len), persistent=False)
-        self.head = ForecastHead(d_model, dropout, target_mean, target_std)
+        self.head = ForecastHead(d_model, params.dropout, target_mean, target_std)
 
     def encode(self, windows: torch.Tensor) -> torch.Tensor:
         """Per-position states (batch, seq, d_model); position k depends on inputs <= k only."""

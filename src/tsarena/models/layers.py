@@ -1,6 +1,8 @@
-"""The output head shared by every architecture."""
+"""Blocks shared by the architectures: the forecast head and positional encodings."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -23,3 +25,13 @@ class ForecastHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear(self.dropout(features)).squeeze(-1) * self.target_std + self.target_mean
+
+
+def sinusoidal_positions(seq_len: int, d_model: int) -> torch.Tensor:
+    """Vaswani et al. (2017) fixed position table, (seq_len, d_model)."""
+    position = torch.arange(seq_len).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+    table = torch.zeros(seq_len, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
+    return table

@@ -1,0 +1,52 @@
+"""ensemble: combine the listed architectures' forecasts with weights fit on validation only
+(arena.ensemble: inverse_mse | stacking); with arena.ensemble null it writes an empty table.
+
+Its served form runs the members' served models (each the last fold's best seed) with the last
+fold's weights averaged over seeds, logged like any model in an MLflow run `ensemble`."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tsarena import config
+from tsarena.errors import stage_main
+from tsarena.predictions import empty_predictions
+from tsarena.io import atomic_dir, write_json
+from tsarena.layout import SPLIT, model_dir, predictions_path
+from tsarena.models.ensemble import combine, served_weights
+
+OUT = model_dir("ensemble")
+
+
+@stage_main
+def main() -> None:
+    params = config.load("arena", "tracking")
+    arena = params["arena"]
+    with atomic_dir(OUT) as tmp:
+        if not arena.ensemble:
+            empty_predictions().to_parquet(tmp / "predictions.parquet", index=False)
+            print("ensemble: off (arena.ensemble is null)")
+            return
+        members = pd.concat([pd.read_parquet(predictions_path(m)) for m in arena.models], ignore_index=True)
+        table, weights = combine(members, arena.models, np.load(SPLIT / "targets.npy"), arena.ensemble)
+        table.to_parquet(tmp / "predictions.parquet", index=False)
+        write_json(tmp / "weights.json", weights)
+
+        from tsarena import tracking as tr
+        from tsarena.serving import Bundle, example_input
+
+        served = served_weights(weights)
+        Bundle.combine({m: model_dir(m) / "bundle" for m in arena.models}, served, tmp / "bundle")
+        runs = tr.StageRuns("ensemble", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
+        with runs.parent("ensemble") as run:
+            example = example_input(pd.read_parquet(SPLIT / "rows.parquet", columns=["date", "ticker", "close"]),
+                                    Bundle.load(tmp / "bundle").preprocess["seq_len"] + 300)
+            model_uri = tr.log_bundle(tmp / "bundle", example, Bundle.load(tmp / "bundle").forecast(example))
+            runs.log_metrics({f"weight.{m}": w for m, w in served.items()})
+            write_json(tmp / "run.json", runs.run_info(run, {}, served={"weights": served}, model_uri=model_uri))
+    print(f"ensemble: {arena.ensemble} of {arena.models}; served weights {served}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""split: K walk-forward folds (K = 1 is the single split), each chronological by target date,
+purged, with its own scaler fit on its training rows only; one unscaled float32 matrix."""
+
+import shutil
+from functools import partial
+
+from tsarena import config
+from tsarena.errors import stage_main
+from tsarena.feature_table import matrix_chunks
+from tsarena.io import atomic_dir
+from tsarena.layout import SPLIT
+from tsarena.windows import (fit_scaler, read_checked_keys, save_split, scaler_to_dict, split_summary, training_rows,
+                             walk_forward_splits, write_matrix)
+
+IN, OUT = "data/features", SPLIT
+
+
+@stage_main
+def main() -> None:
+    params = config.load("window")["window"]
+    schema, keys, tickers = read_checked_keys(IN, params.seq_len)
+    splits = walk_forward_splits(keys, params, params.folds)
+    chunks = partial(matrix_chunks, IN, len(schema["features"]))  # streamed: one pass per fold, never whole
+    targets, ticker_codes = keys["target"].to_numpy(), keys["ticker"].to_numpy()
+    scalers, folds = [], []
+    for k, split in enumerate(splits, start=1):
+        fit_rows = training_rows(ticker_codes, split.train)
+        scalers.append(scaler_to_dict(fit_scaler(chunks(), fit_rows, params.scaler)))
+        folds.append({"fold": k, **split_summary(split, targets, fit_rows)})
+    meta = {**schema, "seq_len": params.seq_len, "scaler": params.scaler, "n_rows": len(keys),
+            "tickers": sorted(tickers), "n_folds": params.folds, "folds": folds}
+    with atomic_dir(OUT) as tmp:
+        write_matrix(tmp / "features.npy", chunks(), (len(keys), len(schema["features"])), {"kind": "none"})
+        save_split(tmp, targets, splits, scalers, meta)
+        shutil.copyfile(f"{IN}/rows.parquet", tmp / "rows.parquet")  # bytes only: no Parquet decoding
+    for fold in folds:
+        n = fold["n_samples"]
+        print(f"split: fold {fold['fold']}/{params.folds}: {n['train']}/{n['val']}/{n['test']} train/val/test "
+              f"windows, test {fold['test_start']} to {fold['test_end'] or 'end'}, purged {fold['purged']}")
+
+
+if __name__ == "__main__":
+    main()

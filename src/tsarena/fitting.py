@@ -1,0 +1,79 @@
+"""One architecture on every fold x seed: the fits, their forecasts, and the model that is served.
+
+Knows nothing of DVC or MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsarena.errors import TsarenaError
+from tsarena.predictions import FORECAST_SPLITS, predictions_frame, target_units
+from tsarena.windows import Windows
+
+def model_dims(windows: Windows) -> dict[str, Any]:
+    """What a model needs besides its params: input shape and the training target's scale."""
+    regression = windows.meta["target_kind"] == "return"
+    return {"n_features": windows.n_features, "seq_len": windows.seq_len,
+            "target_mean": windows.meta["target_mean"] if regression else 0.0,
+            "target_std": windows.meta["target_std"] if regression else 1.0}
+
+
+def check_batch(n_train: int, seq_len: int, batch_size: int, fold: int, n_folds: int) -> None:
+    where = f" in fold {fold}" if n_folds > 1 else ""
+    if n_train < batch_size:
+        raise TsarenaError(f"window.seq_len={seq_len} leaves {n_train} training windows{where}, fewer than "
+                           f"train.batch_size={batch_size}", "window.seq_len, train.batch_size")
+
+
+@dataclass
+class Fit:
+    """One architecture trained on one fold with one seed."""
+
+    name: str
+    fold: int
+    seed: int
+    model: Any
+    params: dict
+    dims: dict
+    history: list[dict]
+    predictions: pd.DataFrame
+
+    @property
+    def best_val_loss(self) -> float:
+        return min(row["val_loss"] for row in self.history)
+
+    def history_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"fold": self.fold, "seed": self.seed, **row} for row in self.history])
+
+
+def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
+            on_epoch: Callable[[dict], None] | None = None) -> Fit:
+    """Build (seeded), train with early stopping on validation, forecast validation and test."""
+    from tsarena.models import build_model
+    from tsarena.training import fit, loss_function, no_skill_loss, predict, seed_all
+
+    dims = model_dims(windows)
+    seed_all(seed)  # before building: the initial weights are seeded too
+    model = build_model(name, params, dims)
+    kind = windows.meta["target_kind"]
+    scales = {s: no_skill_loss(kind, windows.targets[windows.ends[s]]) for s in ("train", "val")}
+    history = fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss_function(kind),
+                  seed, on_epoch, scales)
+    forecasts = {split: (windows.ends[split], target_units(predict(model, windows.matrix, windows.ends[split],
+                                                                   windows.seq_len), kind))
+                 for split in FORECAST_SPLITS}
+    return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history,
+               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts))
+
+
+def served_fit(fits: list[Fit]) -> Fit:
+    """The model to register and serve: trained on the most recent data (the last fold), the seed
+    with the lowest validation loss. Chosen on validation: test is never looked at."""
+    last = max(f.fold for f in fits)
+    return min((f for f in fits if f.fold == last), key=lambda f: f.best_val_loss)

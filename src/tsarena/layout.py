@@ -1,0 +1,29 @@
+"""Where each stage's outputs live: one place, so stages find producers by name, never by glob
+(a stale folder of a model no longer in arena.models is never picked up)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SPLIT = Path("data/split")
+BASELINES = ("random_walk", "drift", "linear")
+
+
+def model_dir(name: str) -> Path:
+    return Path("data/ensemble") if name == "ensemble" else Path("data/models") / name
+
+
+def predictions_path(name: str) -> Path:
+    if name in BASELINES:
+        return Path("data/baselines/predictions.parquet")
+    return Path("data/ensemble/predictions.parquet") if name == "ensemble" else Path("data/predictions") / f"{name}.parquet"
+
+
+def trained(arena) -> list[str]:
+    """The contestants that train and are logged to MLflow: the architectures, then the ensemble."""
+    return [*arena.models, *(["ensemble"] if arena.ensemble else [])]
+
+
+def producers(arena) -> dict[str, Path]:
+    """Every contestant's predictions table: the trained ones and the baselines."""
+    return {name: predictions_path(name) for name in [*trained(arena), *BASELINES]}

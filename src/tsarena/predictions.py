@@ -1,0 +1,34 @@
+"""The forecaster contract: every producer (network, baseline, ensemble) writes one predictions table.
+
+Columns: model, fold, seed, split (val | test), row (feature-table row), forecast in target units
+(log return over the horizon, or the probability of an up move). Validation forecasts exist so that
+ensembles and calibrations are fit without touching test; evaluate reads only these tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PREDICTION_COLUMNS = ["model", "fold", "seed", "split", "row", "forecast"]
+FORECAST_SPLITS = ("val", "test")
+
+
+def target_units(raw: np.ndarray, kind: str) -> np.ndarray:
+    """Network output -> target units: logits become probabilities for a direction target."""
+    return 1 / (1 + np.exp(-raw)) if kind == "direction" else raw
+
+
+def predictions_frame(model: str, fold: int, seed: int, forecasts: dict[str, tuple[np.ndarray, np.ndarray]]
+                      ) -> pd.DataFrame:
+    """The contract's table for one fit: `forecasts` maps split -> (end rows, forecasts)."""
+    parts = [pd.DataFrame({"model": model, "fold": fold, "seed": seed, "split": split,
+                           "row": np.asarray(rows, dtype=np.int64), "forecast": np.asarray(values, dtype=np.float64)})
+             for split, (rows, values) in forecasts.items()]
+    return pd.concat(parts, ignore_index=True)[PREDICTION_COLUMNS]
+
+
+def empty_predictions() -> pd.DataFrame:
+    return pd.DataFrame({"model": pd.Series(dtype=str), "fold": pd.Series(dtype="int64"),
+                         "seed": pd.Series(dtype="int64"), "split": pd.Series(dtype=str),
+                         "row": pd.Series(dtype="int64"), "forecast": pd.Series(dtype="float64")})

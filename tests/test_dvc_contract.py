@@ -1,0 +1,103 @@
+"""dvc.yaml against the code: every module a stage's script imports (transitively, inside
+src/tsarena) is a dependency of that stage, and every stage lists exactly the params it reads.
+Otherwise DVC serves stale cached results, or re-runs for nothing."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+
+def stages() -> dict[str, dict]:
+    """dvc.yaml's stages with `foreach` expanded over params.yaml's arena.models, as DVC does."""
+    raw = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    out = {}
+    for name, stage in raw.items():
+        if "foreach" not in stage:
+            out[name] = stage
+            continue
+        assert stage["foreach"] == "${arena.models}"
+        for item in params["arena"]["models"]:
+            text = yaml.safe_dump(stage["do"]).replace("${item}", item)
+            out[f"{name}@{item}"] = yaml.safe_load(text)
+    return out
+
+
+def module_file(module: str) -> Path | None:
+    base = SRC.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def imported_files(path: Path, seen: set[Path] | None = None) -> set[Path]:
+    """tsarena files `path` imports anywhere (top level or inside functions), with their packages."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if not name.startswith("tsarena"):
+                continue
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+                found = module_file(".".join(parts[:i]))
+                if found and found not in seen:
+                    seen.add(found)
+                    imported_files(found, seen)
+    return seen
+
+
+def dynamic_files(stage_name: str) -> set[Path]:
+    """What a stage loads by name rather than by import: a train stage's architecture file."""
+    files = set()
+    if "@" in stage_name:
+        files.add(SRC / "tsarena" / "models" / f"{stage_name.split('@')[1]}.py")
+    return files
+
+
+def covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT)
+    return any(rel == Path(dep) or Path(dep) in rel.parents for dep in deps)
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_stage_depends_on_every_module_its_script_imports(name):
+    stage = stages()[name]
+    script = ROOT / stage["cmd"].split()[1]
+    needed = {script} | imported_files(script)
+    for path in dynamic_files(name):
+        needed |= {path} | imported_files(path)
+    if SRC / "tsarena" / "serving.py" in needed:  # the models-from-code file handed to MLflow by path
+        needed.add(SRC / "tsarena" / "pyfunc_model.py")
+    missing = sorted(str(p.relative_to(ROOT)) for p in needed if not covered(p, stage["deps"]))
+    assert not missing, f"{name}: dvc.yaml misses code deps {missing}"
+
+
+def sections_read(script: Path, stage_name: str) -> set[str]:
+    """The params sections a stage script validates: its config.load(...) arguments; a bare `name`
+    argument is the architecture the templated stage was given."""
+    names = set()
+    for call in re.findall(r"config\.load\(([^)]*)\)", script.read_text()):
+        names |= set(re.findall(r'"(\w+)"', call))
+        if re.search(r"(^|,\s*)name(\s*,|$)", call):
+            names.add(stage_name.split("@")[1])
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_stage_lists_exactly_the_params_it_reads(name):
+    stage = stages()[name]
+    declared = {p.split(".")[0] for p in stage.get("params", [])}
+    read = sections_read(ROOT / stage["cmd"].split()[1], name)
+    assert declared == read, f"{name}: dvc.yaml lists {declared}, code reads {read}"
