@@ -27,9 +27,10 @@ from tsarena.errors import StageInterrupted, TsarenaError
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per event in stage logs
 warnings.filterwarnings("ignore", ".*dataset source can be interpreted in multiple ways.*")
 warnings.filterwarnings("ignore", ".*were assigned during export.*")  # nn.LSTM's flat weights: harmless
-for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
+for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent", "mlflow.pyfunc", "mlflow.models.model"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 import mlflow  # noqa: E402  (after the env defaults above, which it reads at import)
