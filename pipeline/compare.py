@@ -13,29 +13,43 @@ from tsarena.layout import model_dir, trained
 EVAL, OUT = Path("data/eval"), Path("data/reports")
 
 
-def register(champion, runs: dict, params) -> str:
-    """Register the selected model (the last fold's seed with the best validation loss); move alias
-    `champion` only if the architecture beats the random walk significantly."""
-    import mlflow
+def register(champion, runs: dict, evidence: str, params) -> str:
+    """Register the selected model (its served form) once per run, with tags and a description;
+    move alias `champion` only if it beats the random walk significantly."""
     from mlflow import MlflowClient
 
     if champion is None:
         return "No model was trained, so none is registered."
-    name = champion["model"]
+    client, name = MlflowClient(), champion["model"]
     run = runs[name]
-    version = mlflow.register_model(run["model_uri"], params.registered_model).version
-    p = champion["dm_pvalue"]
-    shown = "n/a" if pd.isna(p) else f"{p:.3g}"
+    existing = client.search_model_versions(f"name = '{params.registered_model}' and run_id = '{run['run_id']}'")
+    if existing:  # the same run's model (a re-run of compare alone): never a second version of it
+        version = existing[0].version
+    else:
+        import mlflow
+
+        version = mlflow.register_model(run["model_uri"], params.registered_model).version
     served = run["served"]
     which = (f"fold {served['fold']}, seed {served['seed']}: the most recent data, and its seed with the lowest "
              "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
     what = f"**{name}** is registered as `{params.registered_model}` version {version} ({which})"
+    p = champion["dm_pvalue"]
+    shown = "n/a" if pd.isna(p) else f"{p:.3g}"
+    tags = {"architecture": name, "data_md5": run.get("data_md5", ""), "params_hash": run.get("params_hash", ""),
+            "git_commit": run.get("git_commit", ""), "dm_pvalue": shown, "skill_vs_rw_pct": f"{champion['skill_vs_rw_pct']:.4g}"}
+    for key, value in tags.items():
+        client.set_model_version_tag(params.registered_model, version, key, value)
     if pd.notna(p) and p < params.alpha:
-        MlflowClient().set_registered_model_alias(params.registered_model, "champion", version)
-        return f"{what} with alias `champion`: it beats the random walk (DM p = {shown} < {params.alpha})."
-    reason = f"{name} does not beat the random walk significantly (DM p = {shown}; needs < {params.alpha})"
-    MlflowClient().set_model_version_tag(params.registered_model, version, "champion_rejected", reason)
-    return f"{what}, but the `champion` alias was left where it was: {reason}."
+        client.set_registered_model_alias(params.registered_model, "champion", version)
+        note = f"{what} with alias `champion`: it beats the random walk (DM p = {shown} < {params.alpha})."
+    else:
+        reason = f"{name} does not beat the random walk significantly (DM p = {shown}; needs < {params.alpha})"
+        client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason)
+        note = f"{what}, but the `champion` alias was left where it was: {reason}."
+    description = (f"{name}: raw OHLCV prices in, forecast per ticker out (tsarena self-contained model). "
+                   f"{note} Evidence: {evidence}")
+    client.update_model_version(params.registered_model, version, description=description[:5000])
+    return note + (" (This run's model was already registered: no new version.)" if existing else "")
 
 
 @stage_main
@@ -62,7 +76,9 @@ def main() -> None:
     import mlflow
     from tsarena import tracking as tr
 
-    experiment_id = tr.connect(tr.resolve_uri(params["tracking"].uri), params["tracking"].experiment)
+    uri = tr.resolve_uri(params["tracking"].uri)
+    experiment_id = tr.connect(uri, params["tracking"].experiment)
+    tr.mark_dead_runs_failed(uri, experiment_id, "compare")
     flat = config.flatten(params)
     with atomic_dir(OUT) as tmp:
         table.to_csv(tmp / "comparison.csv", index=False)
@@ -80,7 +96,7 @@ def main() -> None:
                 **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
         with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
-            note = register(report.select_champion(table), runs, cmp)
+            note = register(report.select_champion(table), runs, text, cmp)
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
                                                                   folds if n_folds > 1 else None, cmp.select_by))
             mlflow.log_artifacts(str(tmp), artifact_path="report")

@@ -42,9 +42,9 @@ def main() -> None:
         with runs.parent("ensemble") as run:
             example = example_input(pd.read_parquet(SPLIT / "rows.parquet", columns=["date", "ticker", "close"]),
                                     Bundle.load(tmp / "bundle").preprocess["seq_len"] + 300)
-            model_uri = tr.log_bundle(tmp / "bundle", example, Bundle.load(tmp / "bundle").forecast(example))
+            logged = tr.log_bundle("ensemble", tmp / "bundle", example, Bundle.load(tmp / "bundle").forecast(example))
             runs.log_metrics({f"weight.{m}": w for m, w in served.items()})
-            write_json(tmp / "run.json", runs.run_info(run, {}, served={"weights": served}, model_uri=model_uri))
+            write_json(tmp / "run.json", runs.run_info(run, {}, served={"weights": served}, **logged))
     print(f"ensemble: {arena.ensemble} of {arena.models}; served weights {served}")
 
 

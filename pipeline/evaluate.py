@@ -33,12 +33,14 @@ def main() -> None:
     per_fold = {str(k): score_models(part, kind, horizon, cost) for k, part in frame.groupby("fold")}
     metrics = {name: s["summary"] for name, s in pooled.items()}
 
-    from tsarena.tracking import log_test_metrics
+    from tsarena.tracking import dvc_out_md5, log_test_metrics
 
+    test_data = frame[frame["model"] == "random_walk"][["date", "ticker", "actual"]]
+    digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
         run = read_json(model_dir(name) / "run.json")
         log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
-                                              for key in run["child_runs"]}, params["tracking"])
+                                              for key in run["child_runs"]}, params["tracking"], test_data, digest)
     mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
         forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
         next_return=("next_return", "first"))  # the architecture's forecast: mean over seeds

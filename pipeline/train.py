@@ -61,9 +61,9 @@ def main() -> None:
             bundle.save(tmp / "bundle")
             example = example_input(pd.read_parquet(SPLIT / "rows.parquet", columns=["date", "ticker", "close"]),
                                     windows.seq_len + 300)
-            model_uri = tr.log_bundle(tmp / "bundle", example, bundle.forecast(example))
+            logged = tr.log_bundle(name, tmp / "bundle", example, bundle.forecast(example))
             write_json(tmp / "run.json", runs.run_info(parent, children, served={"fold": served.fold, "seed": served.seed},
-                                                       model_uri=model_uri, n_parameters=n_parameters(served.model)))
+                                                       **logged, n_parameters=n_parameters(served.model)))
             save_checkpoint(tmp / "model.pt", name, served.params, served.dims, served.model)
             pd.concat([f.history_frame() for f in fits], ignore_index=True).to_csv(tmp / "histories.csv", index=False)
             with atomic_file(predictions_path(name)) as out:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,46 @@ def new_repo(tmp_path: Path):
         return make_repo(tmp_path / "repo", overrides or {})
 
     return factory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{url}: server exited with {proc.returncode}: {proc.stderr.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not come up in {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def mlflow_server(root: Path, port: int, admin_password: str | None = None) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` (SQLite backend under `root`, served artifacts) on a loopback port, up;
+    with `admin_password`, MLflow's basic-auth app (user `admin`)."""
+    auth = ["--app-name", "basic-auth"] if admin_password else []
+    env = {**os.environ, **({"MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+                             "MLFLOW_FLASK_SERVER_SECRET_KEY": "tsarena-test-only"} if admin_password else {})}
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *auth,
+         "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts")],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    uri = f"http://127.0.0.1:{port}"
+    wait_http(f"{uri}/health", proc)
+    return proc, uri

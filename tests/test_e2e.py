@@ -136,8 +136,35 @@ def test_logged_model_takes_raw_prices_and_reproduces_the_evaluated_forecast(ar1
 
 
 def test_champion_is_registered_with_its_evidence(ar1, client):
+    repo, _ = ar1
     version = client.get_model_version_by_alias("tsarena-forecaster", "champion")
-    assert version.run_id in {runs_by_name(client, n)[0].info.run_id for n in ("lstm", "transformer")}
+    run_ids = {n: runs_by_name(client, n)[0].info.run_id for n in ("lstm", "transformer")}
+    assert version.run_id in run_ids.values()
+    name = next(n for n, run_id in run_ids.items() if run_id == version.run_id)
+    run = json.loads((repo.path / f"data/models/{name}/run.json").read_text())
+    assert version.tags["architecture"] == name and version.tags["data_md5"] == run["data_md5"]
+    assert version.tags["git_commit"] == run["git_commit"] and float(version.tags["dm_pvalue"]) < 0.05
+    assert "raw OHLCV prices in" in version.description and "Evidence: Ranked by" in version.description
+
+
+def test_mlflow_3_views_link_test_metrics_to_logged_models_and_the_test_data(ar1, client):
+    import mlflow
+
+    repo, _ = ar1
+    experiment = client.get_experiment_by_name("tsarena")
+    mlflow.set_tracking_uri(repo.mlflow_uri)
+    logged = {m.name: m for m in mlflow.search_logged_models(experiment_ids=[experiment.experiment_id],
+                                                              output_format="list")}
+    assert {"lstm", "transformer"} <= set(logged)
+    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    for name in ("lstm", "transformer"):
+        linked = {m.key: m for m in logged[name].metrics}
+        assert linked["test_rmse"].value == pytest.approx(metrics[name]["test_rmse"])
+        assert linked["test_rmse"].dataset_name == "test"
+        (run,) = runs_by_name(client, name)
+        contexts = {(i.dataset.name, t.value) for i in run.inputs.dataset_inputs for t in i.tags}
+        assert ("test", "testing") in contexts
+        assert any(k.startswith("system/cpu_utilization") for k in run.data.metrics)  # system metrics
 
 
 def test_unreachable_tracking_server_fails_the_stage_before_training(ar1):

@@ -12,37 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BIN, make_repo
+from conftest import BIN, free_port, make_repo, mlflow_server, stop, wait_http
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{url}: server exited with {proc.returncode}: {proc.stderr.read()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not come up in {timeout} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def runs_named(uri: str, name: str):
@@ -108,13 +80,8 @@ def server(tmp_path_factory):
     """A real `mlflow server` (SQLite backend, served artifacts) on a free loopback port."""
     root = tmp_path_factory.mktemp("server")
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root}/server.db", "--artifacts-destination", str(root / "artifacts")],
-        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    uri = f"http://127.0.0.1:{port}"
+    proc, uri = mlflow_server(root, port)
     try:
-        wait_http(f"{uri}/health", proc)
         yield uri, root
     finally:
         stop(proc)
@@ -188,3 +155,33 @@ def test_ddp_on_two_cpu_processes_trains_once_and_logs_once(tmp_path):
         curve = MlflowClient(repo.mlflow_uri).get_metric_history(run.info.run_id, "val_loss")
         assert np.allclose([m.value for m in curve], history.loc[history["seed"] == seed, "val_loss"])
     assert (repo.path / "data/models/lstm/model.pt").is_file() and (repo.path / "data/predictions/lstm.parquet").is_file()
+
+
+def test_pipeline_against_a_server_with_a_login(tmp_path, monkeypatch):
+    """MLflow's basic-auth app: the standard MLFLOW_TRACKING_USERNAME/PASSWORD log; wrong ones fail the
+    stage in seconds with one `error:` line, before training."""
+    from mlflow import MlflowClient
+
+    root = tmp_path / "server"
+    root.mkdir()
+    proc, uri = mlflow_server(root, free_port(), admin_password="s3cret-Arena")
+    try:
+        repo = make_repo(tmp_path / "repo", {"train": {"max_epochs": 2}})
+        repo.dvc("repro", "split")
+        start = time.monotonic()
+        bad = repo.run("python", "pipeline/train.py", "lstm", check=False, MLFLOW_TRACKING_URI=uri,
+                       MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD="wrong")
+        assert bad.returncode == 1 and time.monotonic() - start < 30
+        assert bad.stderr.strip().splitlines()[-1].startswith(f"error: MLflow tracking store {uri} rejected the "
+                                                              "credentials")
+        assert "epoch" not in bad.stdout and not (repo.path / "data/models/lstm").exists()
+        repo.run("python", "pipeline/train.py", "lstm", MLFLOW_TRACKING_URI=uri, MLFLOW_TRACKING_USERNAME="admin",
+                 MLFLOW_TRACKING_PASSWORD="s3cret-Arena")
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-Arena")
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("tsarena")
+        (run,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'lstm'")
+        assert run.info.status == "FINISHED" and run.data.params["lstm.hidden_size"] == "16"
+    finally:
+        stop(proc)

@@ -253,7 +253,7 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
         raise TsarenaError("params file must be a mapping", str(path))
     unknown = sorted(set(raw) - set(known_sections()))
     if unknown:
-        raise TsarenaError(f"unknown section '{unknown[0]}'", f"{path}: {unknown[0]}")
+        raise TsarenaError(f"unknown section '{unknown[0]}'", str(path))
     return raw
 
 

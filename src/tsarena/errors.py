@@ -45,6 +45,11 @@ def stage_main(fn: Callable[[], None]) -> Callable[[], None]:
         except TsarenaError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(1)
+        except OSError as exc:  # the outside world: disk full, read-only folder, file-size limit, missing input
+            where = exc.filename or "disk: free space, file-size limit or permissions"
+            print(f"error: {exc.strerror or exc}; no output was written, earlier outputs are left as they were "
+                  f"({where})", file=sys.stderr)
+            sys.exit(1)
         except StageInterrupted as exc:
             print(f"error: interrupted by {exc}; no output was written", file=sys.stderr)
             sys.exit(128 + exc.signum)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -25,9 +26,12 @@ from filelock import FileLock
 
 from tsarena.errors import StageInterrupted, TsarenaError
 
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+# a server restart is ridden out (5 retries, 1+2+4+8+16 s apart); a lasting outage ends the stage in ~1 min
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per event in stage logs
+os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "2")  # fits last seconds, not hours
 warnings.filterwarnings("ignore", ".*dataset source can be interpreted in multiple ways.*")
 warnings.filterwarnings("ignore", ".*were assigned during export.*")  # nn.LSTM's flat weights: harmless
 for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent", "mlflow.pyfunc", "mlflow.models.model"):
@@ -101,21 +105,54 @@ def connect(uri: str, experiment: str) -> str:
         raise
     except Exception as exc:  # any failure to open the store is the same user-facing problem
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if any(code in str(exc) for code in ("401", "Unauthorized", "403", "Permission denied")):
+            raise TsarenaError(f"MLflow tracking store {uri} rejected the credentials ({reason})",
+                               "MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD") from None
         raise TsarenaError(f"MLflow tracking store {uri} unreachable or unwritable: {reason}", "tracking.uri") from None
 
 
 @contextlib.contextmanager
-def run(experiment_id: str, name: str, tags: dict[str, str], nested: bool = False) -> Iterator[Any]:
+def run(experiment_id: str, name: str, tags: dict[str, str], nested: bool = False, system_metrics: bool = False
+        ) -> Iterator[Any]:
     """An MLflow run that ends FINISHED, FAILED on error, or KILLED when the stage is interrupted.
 
-    nested=True makes it a child of the active run (one per seed or fold under the stage's run).
+    nested=True makes it a child of the active run (one per fold and seed under the stage's run);
+    system_metrics samples CPU, memory (and GPU) while it runs. When the stage is already failing and
+    the store cannot even take the final status, the run stays RUNNING (the next execution of the
+    stage on this host marks it FAILED) rather than burying the first error under a second one.
     """
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags, nested=nested) as active:
+    active = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags, nested=nested,
+                              log_system_metrics=system_metrics)
+    status, store_lost = "FINISHED", False
+    try:
+        yield active
+    except StageInterrupted:
+        status = "KILLED"
+        raise
+    except BaseException as exc:
+        status, store_lost = "FAILED", getattr(exc, "store_lost", False)
+        raise
+    finally:
         try:
-            yield active
-        except StageInterrupted:
-            mlflow.end_run("KILLED")
-            raise
+            if store_lost:  # no status can reach a lost store; stop the run's system-metrics thread at least
+                mlflow.tracking.fluent._active_run_stack.get().pop()
+            else:
+                mlflow.end_run(status)
+        except Exception:
+            if status == "FINISHED":
+                raise
+
+
+def store_fault(uri: str, what: str, exc: BaseException) -> TsarenaError:
+    """One line for a tracking store that failed mid-stage (after the bounded retries)."""
+    text = " ".join(str(exc).split())
+    lost = any(marker in text for marker in ("Max retries exceeded", "Connection refused", "ConnectionError",
+                                            "Failed to establish", "Read timed out", "RemoteDisconnected"))
+    reason = "became unreachable" if lost else f"failed ({text[:160]})"
+    error = TsarenaError(f"MLflow tracking store {uri} {reason} during {what}; no output was written",
+                         "tracking.uri or MLFLOW_TRACKING_URI")
+    error.store_lost = True
+    return error
 
 
 def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
@@ -163,6 +200,8 @@ def run_tags(stage: str, data_md5: str, flat_params: dict[str, Any]) -> dict[str
         "stage": stage,
         "data_md5": data_md5,
         "params_hash": params_hash(flat_params),
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
     }
 
 
@@ -180,7 +219,7 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
-def log_bundle(folder: Path, example: Any, output: Any) -> str:
+def log_bundle(name: str, folder: Path, example: Any, output: Any) -> dict[str, str]:
     """Log a self-contained model (serving.Bundle) as an MLflow pyfunc: models-from-code (no pickle),
     the bundle folder as its artifact, the tsarena package as its code. Raw prices in, forecasts out."""
     import mlflow.pyfunc
@@ -193,7 +232,7 @@ def log_bundle(folder: Path, example: Any, output: Any) -> str:
     inputs = Schema([ColSpec("string", "date"), ColSpec("string", "ticker", required=False),
                      *[ColSpec("double", c, required=c == "close") for c in ("open", "high", "low", "close", "volume")]])
     info = mlflow.pyfunc.log_model(
-        name="model",
+        name=name,
         python_model=str(Path(__file__).with_name("pyfunc_model.py")),
         artifacts={"bundle": str(folder)},
         code_paths=[str(Path(tsarena.__file__).parent)],
@@ -201,7 +240,36 @@ def log_bundle(folder: Path, example: Any, output: Any) -> str:
         input_example=example,
         pip_requirements=pip_requirements(),
     )
-    return info.model_uri
+    return {"model_uri": info.model_uri, "model_id": info.model_id}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def mark_dead_runs_failed(uri: str, experiment_id: str, stage: str) -> list[str]:
+    """Runs of `stage` left RUNNING by an execution that died (kill -9, power loss) become FAILED,
+    tagged with why. Only runs started on this host whose process is gone: a live worker of a
+    queued sweep, or a run from another machine, is never touched."""
+    client, host, failed = MlflowClient(uri), socket.gethostname(), []
+    stale = client.search_runs([experiment_id], f"tags.stage = '{stage}' and attributes.status = 'RUNNING'")
+    for found in stale:
+        tags = found.data.tags
+        pid = int(tags.get("pid", "0") or 0)
+        if tags.get("host") != host or not pid or pid == os.getpid() or _alive(pid):
+            continue
+        client.set_tag(found.info.run_id, "failed_reason",
+                       f"its process ({host}, pid {pid}) ended without closing the run; marked FAILED by the next "
+                       f"execution of stage {stage}")
+        client.set_terminated(found.info.run_id, "FAILED")
+        failed.append(found.info.run_id)
+    return failed
 
 
 class StageRuns:
@@ -213,19 +281,36 @@ class StageRuns:
 
     def __init__(self, stage: str, source: tuple[str, str], flat_params: dict[str, Any], tracking_params: Any,
                  enabled: bool = True):
-        self.enabled, self.stage, self.flat = enabled, stage, flat_params
+        self.enabled, self.stage, self.flat, self.current = enabled, stage, flat_params, stage
         self.source, self.md5 = source[1], dvc_out_md5(*source)
         if enabled:
             self.uri = resolve_uri(tracking_params.uri)
             self.experiment_id = connect(self.uri, tracking_params.experiment)  # fails fast, before training
+            mark_dead_runs_failed(self.uri, self.experiment_id, stage)
+
+    @contextlib.contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Any failure of the store inside becomes one `error:` line naming what was being done."""
+        try:
+            yield
+        except (TsarenaError, StageInterrupted):
+            raise
+        except Exception as exc:
+            if not isinstance(exc, mlflow.exceptions.MlflowException) and "requests" not in type(exc).__module__:
+                raise  # not the store's fault: a bug, shown as such
+            raise store_fault(self.uri, what, exc) from None
 
     @contextlib.contextmanager
     def parent(self, name: str) -> Iterator[Any]:
         if not self.enabled:
             yield None
             return
-        with run(self.experiment_id, name, run_tags(self.stage, self.md5, self.flat)) as active:
+        with self.guard(f"starting the {name} run"):
+            stack = contextlib.ExitStack()
+            active = stack.enter_context(run(self.experiment_id, name, run_tags(self.stage, self.md5, self.flat),
+                                             system_metrics=True))
             mlflow.log_params(self.flat)
+        with self.guard(f"the {name} run"), stack:
             yield active
 
     @contextlib.contextmanager
@@ -235,36 +320,54 @@ class StageRuns:
         if not self.enabled:
             yield None
             return
-        with run(self.experiment_id, name, {**run_tags(self.stage, self.md5, self.flat), **tags}, nested=True) as active:
+        with self.guard(f"starting run {name}"):
+            stack = contextlib.ExitStack()
+            active = stack.enter_context(run(self.experiment_id, name,
+                                             {**run_tags(self.stage, self.md5, self.flat), **tags}, nested=True))
             mlflow.log_params({**self.flat, **params})
             log_windows_input(*dataset, self.source, self.md5, name=name)
+        self.current = name
+        with self.guard(f"run {name}"), stack:
             yield active
 
     def log_epoch(self, row: dict[str, float]) -> None:
         if self.enabled:
-            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+            with self.guard(f"training of {self.current} (epoch {int(row['epoch'])})"):
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.enabled:
-            mlflow.log_metrics(metrics)
+            with self.guard("logging metrics"):
+                mlflow.log_metrics(metrics)
 
     def run_info(self, active: Any, children: dict[str, str], **extra: Any) -> dict[str, Any]:
+        """What run.json records: where the run is, its fits' runs, and the lineage tags for the registry."""
+        tags = active.data.tags
         return {"run_id": active.info.run_id, "experiment_id": self.experiment_id, "run_name": active.info.run_name,
-                "tracking_uri": self.uri, "child_runs": children, **extra}
+                "tracking_uri": self.uri, "child_runs": children, "data_md5": self.md5,
+                "params_hash": tags.get("params_hash", ""), "git_commit": tags.get("git_commit", ""), **extra}
 
 
 def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],
-                     tracking_params: Any) -> None:
-    """Test metrics into a producer's training runs: the summary in its parent run, each fit's own
-    metrics in that fit's nested run, so MLflow lines params up with results."""
-    from mlflow.entities import Metric
+                     tracking_params: Any, test_data: Any, digest: str) -> None:
+    """Test metrics into a producer's runs: the summary in its parent run, linked to its logged
+    model and to the test dataset (logged as the run's input with context `testing`), so MLflow 3's
+    model views rank models by them; each fit's own metrics in that fit's nested run."""
+    from mlflow.entities import DatasetInput, InputTag, LoggedModelInput, Metric
 
-    def scalars(metrics: dict) -> list:
+    dataset = mlflow.data.from_pandas(test_data, source="data/split", name="test", digest=digest[:36])
+    model_id = run_info.get("model_id")
+
+    def scalars(metrics: dict, **link: Any) -> list:
         now = int(time.time() * 1000)
-        return [Metric(k, float(v), now, 0) for k, v in metrics.items() if isinstance(v, (int, float))]
+        return [Metric(k, float(v), now, 0, **link) for k, v in metrics.items() if isinstance(v, (int, float))]
 
     connect(run_info["tracking_uri"], tracking_params.experiment)
     client = MlflowClient(run_info["tracking_uri"])
-    client.log_batch(run_info["run_id"], metrics=scalars(summary))
+    client.log_inputs(run_info["run_id"], datasets=[DatasetInput(dataset._to_mlflow_entity(),
+                                                                 [InputTag("mlflow.data.context", "testing")])],
+                      models=[LoggedModelInput(model_id)] if model_id else None)
+    client.log_batch(run_info["run_id"], metrics=scalars(summary, model_id=model_id, dataset_name=dataset.name,
+                                                         dataset_digest=dataset.digest))
     for key, run_id in run_info["child_runs"].items():
         client.log_batch(run_id, metrics=scalars(children[key]))
