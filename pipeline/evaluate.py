@@ -39,6 +39,7 @@ def main() -> None:
     digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
         run = read_json(model_dir(name) / "run.json")
+        metrics[name].update({k: run[k] for k in ("n_parameters", "train_seconds") if k in run})  # compute
         log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
     mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(

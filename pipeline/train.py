@@ -5,6 +5,7 @@ one nested run per fit (`lstm fold=1 seed=42`). The served model: the last fold'
 """
 
 import argparse
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,7 @@ def main() -> None:
 
     runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), config.flatten(params), params["tracking"],
                         enabled=not is_worker_process())
-    n_fits, fits, children = meta["n_folds"] * len(train.seeds), [], {}
+    n_fits, fits, children, seconds = meta["n_folds"] * len(train.seeds), [], {}, {}
     with runs.parent(name) as parent:
         for k in range(1, meta["n_folds"] + 1):
             windows = load_fold(SPLIT, k)  # one fold's matrix in memory at a time
@@ -45,16 +46,19 @@ def main() -> None:
                          f"(fit {len(fits) + 1} of {n_fits})", runs.enabled)
                 with runs.child(label, {"train.seed": seed, "fold": k}, {"seed": str(seed), "fold": str(k)},
                                 (windows.matrix, windows.targets)) as child:
+                    started = time.perf_counter()
                     fit = fit_one(name, model_params, windows, train, seed, epoch_reporter(label, runs.log_epoch))
+                    seconds[label] = time.perf_counter() - started
                     best = min(fit.history, key=lambda row: row["val_loss"])
                     runs.log_metrics({"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                                      "model.n_parameters": n_parameters(fit.model)})
+                                      "model.n_parameters": n_parameters(fit.model), "train_seconds": seconds[label]})
                 fits.append(fit)
                 children[f"{k}/{seed}"] = child.info.run_id if child else None
         if not runs.enabled:
             return  # a DDP worker trained in step with rank 0; rank 0 logs and writes
         served = served_fit(fits)  # the last fold's: `windows` is that fold
-        runs.log_metrics({"model.n_parameters": n_parameters(served.model)})
+        compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(seconds.values())}
+        runs.log_metrics({"model.n_parameters": compute["n_parameters"], "train_seconds": compute["train_seconds"]})
         with atomic_dir(model_dir(name)) as tmp:
             bundle = Bundle.from_split(windows.meta, windows.meta["scaler_state"],
                                        [Member(name, served.params, served.dims, 1.0, served.model)])
@@ -63,7 +67,7 @@ def main() -> None:
                                     windows.seq_len + 300)
             logged = tr.log_bundle(name, tmp / "bundle", example, bundle.forecast(example))
             write_json(tmp / "run.json", runs.run_info(parent, children, served={"fold": served.fold, "seed": served.seed},
-                                                       **logged, n_parameters=n_parameters(served.model)))
+                                                       **logged, **compute))
             save_checkpoint(tmp / "model.pt", name, served.params, served.dims, served.model)
             pd.concat([f.history_frame() for f in fits], ignore_index=True).to_csv(tmp / "histories.csv", index=False)
             with atomic_file(predictions_path(name)) as out:

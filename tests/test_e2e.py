@@ -1,7 +1,7 @@
 """End to end: real `dvc repro` in a temporary git repo, logging to a real SQLite MLflow store.
 
-ar1 data (planted autocorrelation 0.3) must show skill; gbm data (no signal) must show none.
-The gbm test is the leak detector: keep it in CI.
+ar1 data (planted autocorrelation 0.3) must show skill. (The leak detector, gbm data over the
+whole zoo, is in test_zoo.py.)
 """
 
 import json
@@ -164,7 +164,6 @@ def test_mlflow_3_views_link_test_metrics_to_logged_models_and_the_test_data(ar1
         (run,) = runs_by_name(client, name)
         contexts = {(i.dataset.name, t.value) for i in run.inputs.dataset_inputs for t in i.tags}
         assert ("test", "testing") in contexts
-        assert any(k.startswith("system/cpu_utilization") for k in run.data.metrics)  # system metrics
 
 
 def test_unreachable_tracking_server_fails_the_stage_before_training(ar1):
@@ -281,21 +280,3 @@ def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):
     metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
     assert "lstm" in metrics and "transformer" not in metrics  # the stale table beside it is never read
     assert "transformer" not in (repo.path / "data/reports/comparison.md").read_text()
-
-
-def test_no_model_shows_skill_on_a_random_walk(tmp_path):
-    """The leak detector. On gbm prices nothing is forecastable: a significant DM p-value, or a
-    direction accuracy significantly above a coin, means the future leaked into a feature or split.
-    (Accuracy significantly *below* 0.5 happens by chance at 5% per model and is not a leak.)"""
-    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm"}}, "arena": {"ensemble": "inverse_mse"}})
-    repo.dvc("repro")
-    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
-    assert {"lstm", "transformer", "ensemble", "linear"} <= set(metrics)
-    for name, m in metrics.items():
-        if m["dm_pvalue"] is not None:
-            assert m["dm_pvalue"] >= 0.05, name
-        if m["test_dir_acc"] is not None:
-            assert m["test_dir_acc_lo"] <= 0.5, name
-    report = (repo.path / "data/reports/comparison.md").read_text()
-    assert "No model beats the random walk significantly" in report
-    assert "alias was left where it was" in report

@@ -215,3 +215,23 @@ def test_head_rescales_to_target_units():
     x = torch.randn(3, SEQ_LEN, N_FEATURES)
     with torch.no_grad():
         torch.testing.assert_close(scaled(x), base(x) * 0.02 + 0.001)
+
+
+def test_tcn_receptive_field_must_cover_the_window():
+    from tsarena.errors import TsarenaError
+    from tsarena.models.tcn import Params, receptive_field
+
+    assert receptive_field(Params()) == 1 + 2 * 2 * (1 + 2 + 4 + 8) == 61  # covers the default window of 60
+    build_model("tcn", {}, dims(seq_len=61))
+    with pytest.raises(TsarenaError) as err:
+        build_model("tcn", {}, dims(seq_len=62))
+    assert err.value.where == "tcn.levels, tcn.kernel_size" and "receptive field 61" in err.value.what
+
+
+def test_tft_exposes_its_variable_selection_weights():
+    torch.manual_seed(0)
+    model = build_model("tft", {}, dims()).eval()
+    with torch.no_grad():
+        weights = model.variable_weights(torch.randn(3, SEQ_LEN, N_FEATURES))
+    assert weights.shape == (3, SEQ_LEN, N_FEATURES)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, SEQ_LEN))

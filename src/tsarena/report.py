@@ -18,6 +18,7 @@ HIGHER_IS_BETTER = {"test_dir_acc", "test_ic", "test_sharpe"}
 COLUMNS = [
     "model", "kind", "test_rmse", "skill_vs_rw_pct", "dm_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
     "test_dir_acc_hi", "test_ic", "test_sharpe", "test_max_drawdown", "test_total_return", "n_test", "n_seeds",
+    "n_parameters", "train_seconds",
 ]
 
 

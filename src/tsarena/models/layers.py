@@ -35,3 +35,57 @@ def sinusoidal_positions(seq_len: int, d_model: int) -> torch.Tensor:
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
     return table
+
+
+class CausalConv1d(nn.Conv1d):
+    """Conv1d over time (input (batch, channels, time)) padded on the left only, so output step t
+    reads inputs <= t (Bai et al. 2018; van den Oord et al. 2016)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
+        self.left = (kernel_size - 1) * dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.pad(x, (self.left, 0)))
+
+
+def moving_average(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Trend of (batch, time, channels) by a centred moving average, ends padded by repetition
+    (DLinear's series decomposition). Inside a window of the past, centring reads no future."""
+    front = x[:, :1].expand(-1, (kernel_size - 1) // 2, -1)
+    back = x[:, -1:].expand(-1, kernel_size // 2, -1)
+    padded = torch.cat([front, x, back], dim=1).transpose(1, 2)
+    return nn.functional.avg_pool1d(padded, kernel_size, stride=1).transpose(1, 2)
+
+
+def patches(x: torch.Tensor, patch_len: int, stride: int) -> torch.Tensor:
+    """(batch, time, channels) -> (batch, channels, n_patches, patch_len); the end is padded by
+    repeating the last step `stride` times, as PatchTST does."""
+    series = x.transpose(1, 2)
+    series = torch.cat([series, series[..., -1:].expand(-1, -1, stride)], dim=-1)
+    return series.unfold(-1, patch_len, stride)
+
+
+def n_patches(seq_len: int, patch_len: int, stride: int) -> int:
+    return (seq_len + stride - patch_len) // stride + 1
+
+
+class GatedResidualNetwork(nn.Module):
+    """TFT's GRN (Lim et al. 2021): LayerNorm(skip(a) + GLU(W1 ELU(W2 a + W3 c))), c an optional context."""
+
+    def __init__(self, in_size: int, hidden: int, out_size: int, dropout: float, context_size: int = 0):
+        super().__init__()
+        self.skip = nn.Linear(in_size, out_size) if in_size != out_size else nn.Identity()
+        self.fc1 = nn.Linear(in_size, hidden)
+        self.context = nn.Linear(context_size, hidden, bias=False) if context_size else None
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.gate = nn.Linear(hidden, 2 * out_size)
+        self.norm = nn.LayerNorm(out_size)
+
+    def forward(self, a: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.fc1(a)
+        if self.context is not None and context is not None:
+            hidden = hidden + self.context(context)
+        hidden = self.dropout(self.fc2(nn.functional.elu(hidden)))
+        return self.norm(self.skip(a) + nn.functional.glu(self.gate(hidden), dim=-1))
