@@ -12,10 +12,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 run: $(VENV)/.installed
 	dvc repro
 
-# two workers: the end-to-end tests are mostly single-threaded small fits and process start-up,
-# so two test modules side by side finish in ~0.6 of the time (a module stays on one worker)
+# two workers: the end-to-end tests are mostly single-threaded small fits and process start-up, so two
+# side by side finish in ~0.6 of the time; a module sharing a fixture is one xdist_group (one worker)
 test: $(VENV)/.installed
-	python -m pytest -q -n 2 --dist loadfile
+	python -m pytest -q -n 2 --dist loadgroup
 
 env: $(VENV)/.installed
 

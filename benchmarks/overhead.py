@@ -1,29 +1,36 @@
 """Benchmark 1: our training engine (Lightning fit, validation, checkpointing, early stopping)
-versus a bare PyTorch loop doing the same work: same model, data, batch, epochs, threads.
+versus a bare PyTorch loop doing the same work: same model, data, batch, epochs, threads; for
+every registered architecture at its params.yaml defaults (seconds per epoch on data of the
+default S&P 500 shape, training throughput, and the engine's speed relative to the bare loop).
 
 Runs alternate (ours, bare, ours, bare, ...) in one process so drift hits both alike. The
 bare loop runs with torch.use_deterministic_algorithms(True), as ours does (bit-identical
 reruns are a requirement); what determinism itself costs is measured separately (bare loop
 with and without it) and reported as its own column.
-    python benchmarks/overhead.py [--epochs 3] [--repeats 3]
+    python benchmarks/overhead.py [--epochs 3] [--repeats 3] [--models lstm tcn ...]
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
+import yaml
 
 from common import default_shaped_data, median, save, table, timed
 from tsarena.config import TrainParams
-from tsarena.models import build_model
+from tsarena.models import architecture_names, build_model, n_parameters
 from tsarena.training import fit, loss_function, seed_all
 
 SEQ_LEN = 60
-MODELS = {
-    "lstm": {"hidden_size": 64, "num_layers": 2, "dropout": 0.1},
-    "transformer": {"d_model": 64, "nhead": 4, "num_layers": 2, "dropout": 0.1, "dim_feedforward": 256},
-}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_params() -> dict[str, dict]:
+    """Every registered architecture at its params.yaml block (= its defaults)."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    return {name: raw[name] for name in architecture_names()}
 
 
 def bare_loop(model, matrix, targets, ends, params: TrainParams, loss_fn, seed: int, deterministic: bool = True) -> None:
@@ -53,12 +60,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="*", default=None, help="default: every registered architecture")
     args = parser.parse_args()
+    models = {name: config for name, config in default_params().items() if not args.models or name in args.models}
     matrix, targets, ends = default_shaped_data(seq_len=SEQ_LEN)
     params = TrainParams(max_epochs=args.epochs, patience=args.epochs + 1, scheduler="none", accelerator="cpu")
     loss_fn = loss_function("return")
     rows = []
-    for name, config in MODELS.items():
+    for name, config in models.items():
         def make():
             seed_all(0)
             return build_model(name, config, {"n_features": matrix.shape[1], "seq_len": SEQ_LEN})
@@ -72,14 +81,16 @@ def main() -> None:
             bare.append(timed(lambda: bare_loop(model, matrix, targets, ends, params, loss_fn, 0)) / args.epochs)
             model = make()
             loose.append(timed(lambda: bare_loop(model, matrix, targets, ends, params, loss_fn, 0, False)) / args.epochs)
-        rows.append({"model": name, "ours_s_per_epoch": round(median(ours), 3), "bare_s_per_epoch": round(median(bare), 3),
-                     "ratio": round(median(ours) / median(bare), 3),
+        rows.append({"model": name, "n_parameters": n_parameters(make()),
+                     "ours_s_per_epoch": round(median(ours), 3), "bare_s_per_epoch": round(median(bare), 3),
+                     "ratio": round(median(ours) / median(bare), 3), "speed_vs_bare": round(median(bare) / median(ours), 3),
+                     "samples_per_s": round(len(ends["train"]) / median(ours)),
                      "bare_nondeterministic_s": round(median(loose), 3),
                      "determinism_cost": round(median(bare) / median(loose), 3),
                      "ours_all": [round(t, 3) for t in ours], "bare_all": [round(t, 3) for t in bare],
                      "bare_nondeterministic_all": [round(t, 3) for t in loose]})
-    print(table(rows, ["model", "ours_s_per_epoch", "bare_s_per_epoch", "ratio", "bare_nondeterministic_s",
-                       "determinism_cost"]))
+    print(table(rows, ["model", "n_parameters", "ours_s_per_epoch", "samples_per_s", "bare_s_per_epoch", "ratio",
+                       "speed_vs_bare", "bare_nondeterministic_s", "determinism_cost"]))
     print(f"epochs {args.epochs}, repeats {args.repeats}, train windows {len(ends['train'])}, "
           f"val windows {len(ends['val'])}, batch {params.batch_size}, threads {torch.get_num_threads()}")
     print("->", save("overhead", {"epochs": args.epochs, "repeats": args.repeats, "rows": rows}))

@@ -1,5 +1,5 @@
 """Seeds, walk-forward folds and the ensemble, end to end: the documented
-`dvc exp run -S 'train.seeds=[0,1,2]' -S window.folds=3 -S arena.ensemble=stacking`
+`dvc exp run -S 'train.seeds=[0,1]' -S window.folds=3 -S arena.ensemble=stacking`
 in a temporary git repo, logging to a real SQLite MLflow store."""
 
 import json
@@ -12,8 +12,8 @@ from conftest import make_repo
 from tsarena.evaluation import seed_summary
 from tsarena.models.ensemble import stacking_weights
 
-pytestmark = pytest.mark.e2e
-SEEDS, FOLDS = [0, 1, 2], 3
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("robust")]  # one worker: module fixtures
+SEEDS, FOLDS = [0, 1], 3
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,9 @@ def test_every_fold_and_seed_is_one_nested_run_with_its_own_test_metrics(robust,
     metrics, details = read_json(robust, "data/eval/metrics.json"), read_json(robust, "data/eval/details.json")
     for name in ("lstm", "transformer"):
         summary = metrics[name]
-        assert summary["n_seeds"] == 3 and summary["test_rmse_std"] > 0
+        assert summary["n_seeds"] == len(SEEDS) and summary["test_rmse_std"] > 0
         spread = details["pooled"][name]["spread"]["test_rmse"]
-        assert spread["min"] < spread["mean"] < spread["max"] and sorted(spread["values"]) == ["0", "1", "2"]
+        assert spread["min"] < spread["mean"] < spread["max"] and sorted(spread["values"]) == ["0", "1"]
         (parent,) = runs(client, name)
         children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
         assert len(children) == FOLDS * len(SEEDS)

@@ -14,7 +14,7 @@ ZOO = architecture_names()
 
 
 def run_zoo(tmp_path, kind: str) -> tuple[dict, str]:
-    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": kind, "n_days": 3000}}, "train": {"max_epochs": 4},
+    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": kind, "n_days": 2500}}, "train": {"max_epochs": 3},
                                 "arena": {"models": ZOO, "ensemble": "inverse_mse"}})
     repo.dvc("repro")
     metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
