@@ -1,7 +1,7 @@
 """End to end: real `dvc repro` in a temporary git repo, logging to a real SQLite MLflow store.
 
-ar1 data (planted autocorrelation 0.3) must show skill. (The leak detector, gbm data over the
-whole zoo, is in test_zoo.py.)
+ar1 data (planted autocorrelation 0.3) must show skill, with the default models and with the whole
+zoo. (The leak detector, gbm data over the whole zoo, is in test_zoo.py.)
 """
 
 import json
@@ -15,7 +15,7 @@ import yaml
 
 from conftest import BIN, make_repo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_ar1")]  # one worker: module fixtures
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e_ar1")]  # one worker: module fixtures
 STAGES = ["ingest", "feature", "split", "train@lstm", "train@transformer", "baselines", "ensemble", "evaluate",
           "compare"]
 
@@ -280,3 +280,17 @@ def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):
     metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
     assert "lstm" in metrics and "transformer" not in metrics  # the stale table beside it is never read
     assert "transformer" not in (repo.path / "data/reports/comparison.md").read_text()
+
+
+def test_most_of_the_zoo_finds_the_planted_ar1_signal(ar1):
+    """AR(1) returns, phi = 0.3: the best forecast is linear in yesterday's return, and most
+    architectures beat the random walk significantly. (Last in the module: it adds every architecture
+    to this repo's arena; data, split and the two default models come from the cache.)"""
+    from test_zoo import ZOO, check_zoo_report
+
+    repo, _ = ar1
+    repo.dvc("exp", "run", "-S", f"arena.models=[{','.join(ZOO)}]", "-S", "arena.ensemble=inverse_mse")
+    metrics, _ = check_zoo_report(repo)
+    skilful = [n for n in ZOO if metrics[n]["dm_pvalue"] < 0.05 and metrics[n]["test_rmse"] < metrics["random_walk"]["test_rmse"]]
+    assert len(skilful) >= 0.75 * len(ZOO), f"only {skilful} of {ZOO}"
+    assert metrics["ensemble"]["dm_pvalue"] < 0.05

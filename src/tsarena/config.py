@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,19 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AttentionSection(Section):
+    """Params of a model with multi-head attention: `nhead` must divide its width (`width_field`)."""
+
+    width_field: ClassVar[str] = "d_model"
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> AttentionSection:
+        width = getattr(self, self.width_field)
+        if width % self.nhead:
+            raise ValueError(f"nhead: {self.width_field} {width} is not divisible by nhead {self.nhead}")
+        return self
 
 
 class CsvParams(Section):

@@ -18,26 +18,20 @@ import math
 from typing import Annotated
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from tsarena.config import Section
+from tsarena.config import AttentionSection
 from tsarena.models.layers import ForecastHead, sinusoidal_positions
 
 
-class Params(Section):
+class Params(AttentionSection):
     d_model: Annotated[int, Field(ge=2, le=1024)] = 32
     nhead: Annotated[int, Field(ge=1, le=32)] = 4
     num_layers: Annotated[int, Field(ge=1, le=8)] = 2
     factor: Annotated[int, Field(ge=1, le=50)] = 5
     distil: bool = True
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> Params:
-        if self.d_model % self.nhead:
-            raise ValueError(f"nhead: d_model {self.d_model} is not divisible by nhead {self.nhead}")
-        return self
 
 
 class ProbSparseAttention(nn.Module):

@@ -13,26 +13,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from tsarena.config import Section
+from tsarena.config import AttentionSection
 from tsarena.models.layers import ForecastHead, n_patches, patches
 
 
-class Params(Section):
+class Params(AttentionSection):
     patch_len: Annotated[int, Field(ge=1, le=512)] = 12
     stride: Annotated[int, Field(ge=1, le=512)] = 6
     d_model: Annotated[int, Field(ge=2, le=1024)] = 32
     nhead: Annotated[int, Field(ge=1, le=32)] = 4
     num_layers: Annotated[int, Field(ge=1, le=12)] = 2
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> Params:
-        if self.d_model % self.nhead:
-            raise ValueError(f"nhead: d_model {self.d_model} is not divisible by nhead {self.nhead}")
-        return self
 
 
 class Model(nn.Module):

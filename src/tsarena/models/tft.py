@@ -14,26 +14,21 @@ the features), so no static enrichment and no decoder; one forecast, no quantile
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from tsarena.config import Section
+from tsarena.config import AttentionSection
 from tsarena.models.layers import ForecastHead, GatedResidualNetwork
 
 
-class Params(Section):
+class Params(AttentionSection):
+    width_field: ClassVar[str] = "hidden_size"
     hidden_size: Annotated[int, Field(ge=2, le=512)] = 16
     nhead: Annotated[int, Field(ge=1, le=16)] = 4
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> Params:
-        if self.hidden_size % self.nhead:
-            raise ValueError(f"nhead: hidden_size {self.hidden_size} is not divisible by nhead {self.nhead}")
-        return self
 
 
 class GateAddNorm(nn.Module):

@@ -6,26 +6,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
-from tsarena.config import Section
+from tsarena.config import AttentionSection
 from tsarena.models.layers import ForecastHead, sinusoidal_positions
 
 
-class Params(Section):
+class Params(AttentionSection):
     d_model: Annotated[int, Field(ge=2, le=4096)] = 64
     nhead: Annotated[int, Field(ge=1, le=64)] = 4
     num_layers: Annotated[int, Field(ge=1, le=24)] = 2
     dim_feedforward: Annotated[int, Field(ge=1)] | None = None  # None: 4 x d_model
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     positional: Literal["sinusoidal", "learned"] = "sinusoidal"
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> Params:
-        if self.d_model % self.nhead:
-            raise ValueError(f"nhead: d_model {self.d_model} is not divisible by nhead {self.nhead}")
-        return self
 
 
 class Model(nn.Module):
