@@ -13,9 +13,9 @@ run: $(VENV)/.installed
 	dvc repro
 
 # two workers: the end-to-end tests are mostly single-threaded small fits and process start-up, so two
-# side by side finish in ~0.6 of the time; a module sharing a fixture is one xdist_group (one worker)
+# side by side finish in ~0.6 of the time; a test module stays on one worker (its fixtures are built once)
 test: $(VENV)/.installed
-	python -m pytest -q -n 2 --dist loadgroup
+	python -m pytest -q -n 2 --dist loadfile
 
 env: $(VENV)/.installed
 

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import BIN, make_repo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e_ar1")]  # one worker: module fixtures
+pytestmark = pytest.mark.e2e
 STAGES = ["ingest", "feature", "split", "train@lstm", "train@transformer", "baselines", "ensemble", "evaluate",
           "compare"]
 

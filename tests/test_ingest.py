@@ -148,3 +148,16 @@ def test_bad_param_fails_stage_with_one_line(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("(data.series.0)")
+
+
+def test_close_only_arch_series_get_the_csv_treatment_and_several_are_several_tickers():
+    """WTI crude oil and the VIX ship as one column: open/high/low become the close, volume 0."""
+    from tsarena.config import DataParams
+    from tsarena.data import load_prices
+
+    prices = load_prices(DataParams(source="arch", series=["wti", "vix"]))
+    assert list(prices["ticker"].unique()) == ["VIX", "WTI"]
+    wti = prices[prices["ticker"] == "WTI"]
+    assert wti["date"].min() == pd.Timestamp("1986-01-02") and len(wti) > 8000
+    assert (wti["open"] == wti["close"]).all() and (wti["high"] == wti["close"]).all() and (wti["volume"] == 0).all()
+    assert (prices["close"] > 0).all() and not prices[["close"]].isna().any().any()  # short gaps filled from the past

@@ -12,7 +12,7 @@ from conftest import make_repo
 from tsarena.evaluation import seed_summary
 from tsarena.models.ensemble import stacking_weights
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="robust")]  # one worker: module fixtures
+pytestmark = pytest.mark.e2e
 SEEDS, FOLDS = [0, 1], 3
 
 

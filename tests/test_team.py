@@ -14,7 +14,7 @@ import pytest
 
 from conftest import BIN, free_port, make_repo, mlflow_server, stop, wait_http
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="team")]  # one worker: module fixtures
+pytestmark = pytest.mark.e2e
 
 
 def runs_named(uri: str, name: str):

@@ -57,7 +57,7 @@ class SyntheticParams(Section):
 
 class DataParams(Section):
     source: Literal["arch", "csv", "synthetic", "yfinance"] = "arch"
-    series: list[Literal["sp500", "nasdaq"]] = Field(default_factory=lambda: ["sp500"], min_length=1)
+    series: list[Literal["sp500", "nasdaq", "wti", "vix"]] = Field(default_factory=lambda: ["sp500"], min_length=1)
     start: Date = None
     end: Date = None
     nan_policy: Literal["error", "drop", "ffill"] = "ffill"

@@ -90,16 +90,20 @@ def read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def arch_prices(series: list[str]) -> pd.DataFrame:
-    """Daily OHLCV shipped inside the `arch` package (offline): S&P 500 and NASDAQ, 1999-2018."""
-    from arch.data import nasdaq, sp500
+    """Daily series shipped inside the `arch` package (offline): S&P 500 and NASDAQ OHLCV 1999-2018,
+    WTI crude oil 1986-2019 and the VIX level 2014-2018 (close only: open/high/low are the close and
+    volume 0, as for a CSV without them). Several series are several tickers."""
+    from arch.data import nasdaq, sp500, vix, wti
 
-    loaders = {"sp500": sp500.load, "nasdaq": nasdaq.load}
+    loaders = {"sp500": sp500.load, "nasdaq": nasdaq.load, "wti": wti.load, "vix": vix.load}
     frames = []
     for name in series:
-        table = loaders[name]().rename_axis("date").reset_index()
+        table = loaders[name]()
+        if table.shape[1] == 1:  # a close-only series
+            table = table.set_axis(["close"], axis=1)
+        table = table.rename_axis("date").reset_index()
         table.columns = [_canonical(c) for c in table.columns]
-        table = adjust_for_splits(table)
-        table["ticker"] = name.upper()
+        table = complete_columns(adjust_for_splits(table), f"arch {name}", default_ticker=name.upper())
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
 
