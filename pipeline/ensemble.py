@@ -34,15 +34,13 @@ def main() -> None:
         write_json(tmp / "weights.json", weights)
 
         from tsarena import tracking as tr
-        from tsarena.serving import Bundle, example_input
+        from tsarena.serving import Bundle, signature_example
 
         served = served_weights(weights)
         Bundle.combine({m: model_dir(m) / "bundle" for m in arena.models}, served, tmp / "bundle")
         runs = tr.StageRuns("ensemble", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
         with runs.parent("ensemble") as run:
-            example = example_input(pd.read_parquet(SPLIT / "rows.parquet", columns=["date", "ticker", "close"]),
-                                    Bundle.load(tmp / "bundle").preprocess["seq_len"] + 300)
-            logged = tr.log_bundle("ensemble", tmp / "bundle", example, Bundle.load(tmp / "bundle").forecast(example))
+            logged = tr.log_bundle("ensemble", tmp / "bundle", *signature_example(Bundle.load(tmp / "bundle"), SPLIT))
             runs.log_metrics({f"weight.{m}": w for m, w in served.items()})
             write_json(tmp / "run.json", runs.run_info(run, {}, served={"weights": served}, **logged))
     print(f"ensemble: {arena.ensemble} of {arena.models}; served weights {served}")

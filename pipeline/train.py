@@ -31,7 +31,7 @@ def main() -> None:
         check_batch(fold["n_samples"]["train"], meta["seq_len"], train.batch_size, fold["fold"], meta["n_folds"])
 
     from tsarena import tracking as tr  # heavy imports only once params and data are known good
-    from tsarena.serving import Bundle, Member, example_input
+    from tsarena.serving import Bundle, Member, signature_example
     from tsarena.training import epoch_reporter, is_worker_process, progress
 
     runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), config.flatten(params), params["tracking"],
@@ -63,9 +63,7 @@ def main() -> None:
             bundle = Bundle.from_split(windows.meta, windows.meta["scaler_state"],
                                        [Member(name, served.params, served.dims, 1.0, served.model)])
             bundle.save(tmp / "bundle")
-            example = example_input(pd.read_parquet(SPLIT / "rows.parquet", columns=["date", "ticker", "close"]),
-                                    windows.seq_len + 300)
-            logged = tr.log_bundle(name, tmp / "bundle", example, bundle.forecast(example))
+            logged = tr.log_bundle(name, tmp / "bundle", *signature_example(bundle, SPLIT))
             write_json(tmp / "run.json", runs.run_info(parent, children, served={"fold": served.fold, "seed": served.seed},
                                                        **logged, **compute))
             save_checkpoint(tmp / "model.pt", name, served.params, served.dims, served.model)

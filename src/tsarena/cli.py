@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -18,21 +17,14 @@ from pathlib import Path
 import pandas as pd
 
 from tsarena.errors import TsarenaError
+from tsarena.io import git_root
 
 REGISTERED_MODEL = "tsarena-forecaster"
 
 
-def repo_root() -> Path | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
-        return Path(out.stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def local_bundle(model: str) -> Path | None:
     """A trained model on disk: a path (a model folder or its bundle), or a name under <repo>/data/models."""
-    root = repo_root()
+    root = git_root()
     candidates = [Path(model), Path(model) / "bundle"]
     if root is not None and "/" not in model:
         from tsarena.layout import model_dir
@@ -46,7 +38,7 @@ def tracking_uri(given: str | None) -> str:
     uri = given or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    root = repo_root()
+    root = git_root()
     if root is not None and (root / "mlflow.db").is_file():
         return f"sqlite:///{root / 'mlflow.db'}"
     raise TsarenaError("no MLflow tracking store to read the model from (no mlflow.db in this repo)",

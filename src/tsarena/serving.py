@@ -141,6 +141,14 @@ def example_input(rows: pd.DataFrame, n: int) -> pd.DataFrame:
     return last.assign(date=last["date"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
 
 
+def signature_example(bundle: Bundle, split: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An input example from the split's rows (enough history for the features and one window) and
+    the bundle's answer to it: what MLflow records as the model's example and output schema."""
+    rows = pd.read_parquet(split / "rows.parquet", columns=["date", "ticker", "close"])
+    example = example_input(rows, bundle.preprocess["seq_len"] + 300)
+    return example, bundle.forecast(example)
+
+
 try:  # the MLflow face of a bundle; MLflow is absent only where nothing is served
     import mlflow.pyfunc
 

@@ -25,6 +25,7 @@ import yaml
 from filelock import FileLock
 
 from tsarena.errors import StageInterrupted, TsarenaError
+from tsarena.io import git_root
 
 # a server restart is ridden out (5 retries, 1+2+4+8+16 s apart); a lasting outage ends the stage in ~1 min
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
@@ -45,11 +46,7 @@ def repo_root() -> Path:
     """DVC_ROOT under `dvc repro`/`dvc exp run` (the parent repo even for --temp/--queue copies)."""
     if os.environ.get("DVC_ROOT"):
         return Path(os.environ["DVC_ROOT"]).resolve()
-    try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
-        return Path(out.stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        return Path.cwd()
+    return git_root() or Path.cwd()
 
 
 def resolve_uri(param_uri: str | None) -> str:
