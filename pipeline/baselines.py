@@ -1,28 +1,43 @@
-"""baselines: random walk, drift and ridge, refit per fold; the same predictions table as any model."""
+"""baselines: random walk, drift, AR(p), ridge on the last row and on the whole window, refit per fold;
+the same predictions table as any model. On a synthetic source whose optimal forecast is known (ar1),
+also the oracle: a reader sees what share of the attainable skill each model captured."""
 
+import numpy as np
 import pandas as pd
 
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.predictions import predictions_frame
 from tsarena.io import atomic_file
-from tsarena.models.baselines import forecast_all
-from tsarena.layout import SPLIT, predictions_path
-from tsarena.windows import load_fold, read_meta
+from tsarena.layout import ORACLE, SPLIT, predictions_path
+from tsarena.models.baselines import RETURN_FEATURE, ar1_oracle, forecast_all
+from tsarena.predictions import predictions_frame
+from tsarena.windows import Windows, load_fold, read_meta
 
 OUT = predictions_path("linear")
 
 
+def oracle(windows: Windows, data) -> dict[str, np.ndarray] | None:
+    """phi-weighted last raw return, where the source is ar1 and the target a return; else None."""
+    if data.source != "synthetic" or data.synthetic.kind != "ar1" or windows.meta["target_kind"] != "return":
+        return None
+    raw = np.load(windows.path / "features.npy", mmap_mode="r")[:, windows.meta["features"].index(RETURN_FEATURE)]
+    return {s: ar1_oracle(raw[windows.ends[s]].astype(float), data.synthetic.phi, windows.meta["horizon"])
+            for s in ("val", "test")}
+
+
 @stage_main
 def main() -> None:
-    alphas = config.load("baselines")["baselines"].ridge_alphas
-    parts = []
+    params = config.load("baselines", "data")
+    chosen, parts = params["baselines"], []
     for k in range(1, read_meta(SPLIT)["n_folds"] + 1):
         windows = load_fold(SPLIT, k)
-        forecasts, alpha = forecast_all(windows, alphas)
+        forecasts, picks = forecast_all(windows, chosen.ridge_alphas, chosen.ar_max_lag)
+        if (best := oracle(windows, params["data"])) is not None:
+            forecasts[ORACLE] = best
         parts += [predictions_frame(name, k, 0, {s: (windows.ends[s], f) for s, f in by_split.items()})
                   for name, by_split in forecasts.items()]
-        print(f"baselines: fold {k}: ridge penalty {alpha:g} (chosen on the fold's validation split)")
+        print(f"baselines: fold {k}: AR order {picks['ar_lag']}, ridge penalty {picks['ridge_last_alpha']:g} (last row), "
+              f"{picks['linear_alpha']:g} (window); chosen on the fold's validation split")
     with atomic_file(OUT) as tmp:
         pd.concat(parts, ignore_index=True).to_parquet(tmp, index=False)
 

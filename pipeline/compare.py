@@ -8,14 +8,15 @@ import pandas as pd
 from tsarena import config, report
 from tsarena.errors import stage_main
 from tsarena.io import atomic_dir
-from tsarena.layout import model_dir, trained
+from tsarena.layout import ORACLE, model_dir, trained
+from tsarena.referee import date_losses, mean_ranks
 
 EVAL, OUT = Path("data/eval"), Path("data/reports")
 
 
-def register(champion, runs: dict, evidence: str, params) -> str:
-    """Register the selected model (its served form) once per run, with tags and a description;
-    move alias `champion` only if it beats the random walk significantly."""
+def register(champion, runs: dict, evidence: str, failures: list[str], params) -> str:
+    """Register the selected model (its served form) once per run, with tags and a description; move
+    alias `champion` only if the corrected evidence holds (SPA, MCS, Holm-adjusted DM: `failures` empty)."""
     from mlflow import MlflowClient
 
     if champion is None:
@@ -33,18 +34,19 @@ def register(champion, runs: dict, evidence: str, params) -> str:
     which = (f"fold {served['fold']}, seed {served['seed']}: the most recent data, and its seed with the lowest "
              "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
     what = f"**{name}** is registered as `{params.registered_model}` version {version} ({which})"
-    p = champion["dm_pvalue"]
-    shown = "n/a" if pd.isna(p) else f"{p:.3g}"
     tags = {"architecture": name, "data_md5": run.get("data_md5", ""), "params_hash": run.get("params_hash", ""),
-            "git_commit": run.get("git_commit", ""), "dm_pvalue": shown, "skill_vs_rw_pct": f"{champion['skill_vs_rw_pct']:.4g}"}
+            "git_commit": run.get("git_commit", ""), "dm_pvalue": report._p(champion["dm_pvalue"]),
+            "dm_pvalue_holm": report._p(champion.get("dm_pvalue_holm")), "in_mcs": str(champion.get("in_mcs")),
+            "skill_vs_rw_pct": f"{champion['skill_vs_rw_pct']:.4g}"}
     for key, value in tags.items():
         client.set_model_version_tag(params.registered_model, version, key, value)
-    if pd.notna(p) and p < params.alpha:
+    if not failures:
         client.set_registered_model_alias(params.registered_model, "champion", version)
-        note = f"{what} with alias `champion`: it beats the random walk (DM p = {shown} < {params.alpha})."
+        note = (f"{what} with alias `champion`: the SPA test rejects that nothing beats the random walk, {name} is in "
+                f"the model confidence set, and its Holm-adjusted DM p-value is below {params.alpha}.")
     else:
-        reason = f"{name} does not beat the random walk significantly (DM p = {shown}; needs < {params.alpha})"
-        client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason)
+        reason = "; ".join(failures)
+        client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason[:5000])
         note = f"{what}, but the `champion` alias was left where it was: {reason}."
     description = (f"{name}: raw OHLCV prices in, forecast per ticker out (tsarena self-contained model). "
                    f"{note} Evidence: {evidence}")
@@ -62,13 +64,15 @@ def main() -> None:
     runs = {m: json.loads((model_dir(m) / "run.json").read_text()) for m in trained(params["arena"])}
     histories = {m: pd.read_csv(model_dir(m) / "histories.csv") for m in params["arena"].models}
 
-    n_folds = len(details["folds"])
-    table = report.comparison_table(metrics, cmp.select_by)
+    n_folds, judged = len(details["folds"]), [m for m in metrics if m != ORACLE]
+    ranks = mean_ranks(details["per_fold"], judged, cmp.select_by, cmp.select_by in report.HIGHER_IS_BETTER)
+    table = report.comparison_table(metrics, cmp.select_by, cmp.alpha, ranks)
     folds = report.fold_table(details, cmp.select_by)
-    text = report.verdict(table, cmp.alpha, cmp.select_by, folds if n_folds > 1 else None)
+    spa = details["referee"]["spa_pvalues"]["consistent"]
+    text = report.verdict(table, cmp.alpha, cmp.select_by, folds if n_folds > 1 else None, spa)
+    champion = report.select_champion(table)
+    failures = [] if champion is None else report.champion_failures(champion, spa, cmp.alpha)
     title = f"Walk-forward, pooled over the {n_folds} folds" if n_folds > 1 else "Single split"
-    by_seed = {m: [s["forecast"].to_numpy() for _, s in part.groupby("seed")] for m, part in forecasts.groupby("model")}
-    actual = forecasts[forecasts["model"] == "random_walk"]["actual"].to_numpy()
     mean = forecasts.groupby(["model", "fold", "row", "date", "ticker"], as_index=False)[["forecast", "actual"]].mean()
     wide = mean.pivot(index=["fold", "row", "date", "ticker"], columns="model", values="forecast").reset_index()
     wide["actual"] = mean[mean["model"] == "random_walk"].set_index(["fold", "row"])["actual"].to_numpy()
@@ -84,19 +88,18 @@ def main() -> None:
         table.to_csv(tmp / "comparison.csv", index=False)
         folds.to_csv(tmp / "folds.csv", index=False)
         wide[["date", "ticker", "fold", "actual", *metrics]].to_csv(tmp / "predictions.csv", index=False)
-        intervals = {m: report.metric_interval(cmp.select_by, by_seed[m], actual, metrics[m]) for m in metrics}
-        seed_values = {m: list(s["spread"][cmp.select_by]["values"].values())
-                       for m, s in details["pooled"].items() if s["summary"]["n_seeds"] > 1}
         report.plot_predictions(wide, [m for m in metrics if m != "random_walk"], tmp / "predictions.png")
         report.plot_equity(pd.read_csv(EVAL / "equity.csv", parse_dates=["date"]), tmp / "equity.png")
         report.plot_losses(histories, tmp / "loss_curves.png")
-        report.plot_metric(table, intervals, cmp.select_by, tmp / f"{cmp.select_by}.png", seed_values)
+        report.plot_skill(table, tmp / "skill.png")
+        report.plot_cumulative_loss(date_losses(forecasts, judged), tmp / "cumulative_loss.png")
         report.plot_folds(folds, cmp.select_by, tmp / "folds.png")
         tags = {**tr.run_tags("compare", tr.dvc_out_md5("evaluate", "data/eval/forecasts.parquet"), flat),
                 **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
         with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
-            note = register(report.select_champion(table), runs, text, cmp)
+            note = register(champion, runs, text, failures, cmp)
+            mlflow.log_metrics({"spa_pvalue": spa, "mcs_size": int((table["in_mcs"] == True).sum())})  # noqa: E712
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
                                                                   folds if n_folds > 1 else None, cmp.select_by))
             mlflow.log_artifacts(str(tmp), artifact_path="report")

@@ -8,9 +8,11 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.evaluation import check_predictions, equity_curves, score_models, test_frame
+from tsarena.evaluation import (check_predictions, equity_curves, neutral_forecast, score_models, strategy_returns,
+                                test_frame)
 from tsarena.io import atomic_file, read_json, write_json
-from tsarena.layout import SPLIT, model_dir, producers, trained
+from tsarena.layout import ORACLE, SPLIT, model_dir, predictions_path, producers, trained
+from tsarena.referee import date_losses, referee
 from tsarena.windows import read_meta
 
 OUT = Path("data/eval")
@@ -23,7 +25,10 @@ def main() -> None:
     meta, rows = read_meta(SPLIT), pd.read_parquet(SPLIT / "rows.parquet")
     fold_ends = {k: np.load(SPLIT / f"fold_{k}/test_ends.npy") for k in range(1, meta["n_folds"] + 1)}
     cache, tables = {}, []
-    for name, path in producers(params["arena"]).items():
+    contestants = producers(params["arena"])
+    if ORACLE in set(pd.read_parquet(predictions_path(ORACLE), columns=["model"])["model"]):
+        contestants[ORACLE] = predictions_path(ORACLE)  # synthetic ar1: the known optimum, shown beside
+    for name, path in contestants.items():
         table = cache.setdefault(path, pd.read_parquet(path))
         check_predictions(table, name, fold_ends, str(path))
         tables.append(table[table["model"] == name])
@@ -32,6 +37,18 @@ def main() -> None:
     pooled = score_models(frame, kind, horizon, cost)
     per_fold = {str(k): score_models(part, kind, horizon, cost) for k, part in frame.groupby("fold")}
     metrics = {name: s["summary"] for name, s in pooled.items()}
+    mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
+        forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
+        next_return=("next_return", "first"))  # the architecture's forecast: mean over seeds
+    judged = [m for m in metrics if m != ORACLE]  # the referee's family: every contestant, never the oracle
+    pnl = {name: strategy_returns(part["forecast"].to_numpy(), part["next_return"].to_numpy(), part["date"].to_numpy(),
+                                  part["ticker"].to_numpy(), neutral_forecast(kind), cost)
+           for name, part in mean.groupby("model", sort=False)}
+    boot = params["evaluate"]
+    verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m]["dm_pvalue"] for m in judged},
+                       boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed)
+    for name in judged:
+        metrics[name].update(verdicts["models"][name])
 
     from tsarena.tracking import dvc_out_md5, log_test_metrics
 
@@ -39,21 +56,22 @@ def main() -> None:
     digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
         run = read_json(model_dir(name) / "run.json")
-        metrics[name].update({k: run[k] for k in ("n_parameters", "train_seconds") if k in run})  # compute
+        metrics[name].update({k: run[k] for k in ("n_parameters", "train_seconds", "infer_us") if k in run})  # compute
         log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
-    mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
-        forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
-        next_return=("next_return", "first"))  # the architecture's forecast: mean over seeds
     with atomic_file(OUT / "forecasts.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_file(OUT / "equity.csv") as tmp:
         equity_curves(mean, [m for m in metrics if m != "random_walk"], kind, cost).to_csv(tmp, index=False)
-    write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold})
+    write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
+                                      "referee": verdicts})
     write_json(OUT / "metrics.json", metrics)
     for name, m in metrics.items():
         spread = f" ± {m['test_rmse_std']:.6f}" if "test_rmse_std" in m else ""
         print(f"evaluate: {name:<12} rmse {m['test_rmse']:.6f}{spread}  dm_p {m['dm_pvalue']}  n {m['n_test']}")
+    spa = verdicts["spa_pvalues"]["consistent"]
+    print(f"evaluate: SPA (does any of {len(judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
+          f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")
 
 
 if __name__ == "__main__":

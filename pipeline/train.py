@@ -57,8 +57,10 @@ def main() -> None:
         if not runs.enabled:
             return  # a DDP worker trained in step with rank 0; rank 0 logs and writes
         served = served_fit(fits)  # the last fold's: `windows` is that fold
-        compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(seconds.values())}
-        runs.log_metrics({"model.n_parameters": compute["n_parameters"], "train_seconds": compute["train_seconds"]})
+        compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(seconds.values()),
+                   "infer_us": sum(f.infer_us for f in fits) / len(fits)}
+        runs.log_metrics({"model.n_parameters": compute["n_parameters"], "train_seconds": compute["train_seconds"],
+                          "infer_us_per_window": compute["infer_us"]})
         with atomic_dir(model_dir(name)) as tmp:
             bundle = Bundle.from_split(windows.meta, windows.meta["scaler_state"],
                                        [Member(name, served.params, served.dims, 1.0, served.model)])

@@ -62,7 +62,8 @@ def test_every_producer_writes_the_one_predictions_table(ar1):
     test_ends = np.load(repo.path / "data/split/fold_1/test_ends.npy")
     val_ends = np.load(repo.path / "data/split/fold_1/val_ends.npy")
     for path, models in [("data/predictions/lstm.parquet", {"lstm"}),
-                         ("data/baselines/predictions.parquet", {"random_walk", "drift", "linear"})]:
+                         ("data/baselines/predictions.parquet", {"random_walk", "drift", "ar", "ridge_last", "linear",
+                                                                 "oracle"})]:
         table = pd.read_parquet(repo.path / path)
         assert list(table.columns) == ["model", "fold", "seed", "split", "row", "forecast"]
         assert set(table["model"]) == models
@@ -291,6 +292,13 @@ def test_most_of_the_zoo_finds_the_planted_ar1_signal(ar1):
     repo, _ = ar1
     repo.dvc("exp", "run", "-S", f"arena.models=[{','.join(ZOO)}]", "-S", "arena.ensemble=inverse_mse")
     metrics, _ = check_zoo_report(repo)
-    skilful = [n for n in ZOO if metrics[n]["dm_pvalue"] < 0.05 and metrics[n]["test_rmse"] < metrics["random_walk"]["test_rmse"]]
+    skilful = [n for n in ZOO if metrics[n]["dm_pvalue_holm"] < 0.05
+               and metrics[n]["test_rmse"] < metrics["random_walk"]["test_rmse"]]
     assert len(skilful) >= 0.75 * len(ZOO), f"only {skilful} of {ZOO}"
-    assert metrics["ensemble"]["dm_pvalue"] < 0.05
+    assert metrics["ensemble"]["dm_pvalue_holm"] < 0.05
+    # the referee for many: SPA rejects, the random walk is out of the model confidence set, a champion is set
+    details = json.loads((repo.path / "data/eval/details.json").read_text())
+    assert details["referee"]["spa_pvalues"]["consistent"] < 0.05 and metrics["random_walk"]["mcs_pvalue"] <= 0.05
+    report = (repo.path / "data/reports/comparison.md").read_text()
+    assert "with alias `champion`" in report and "| oracle | oracle |" in report
+    assert 0 < metrics["oracle"]["test_rmse"] < min(metrics[n]["test_rmse"] for n in metrics if n != "oracle") * 1.01

@@ -176,10 +176,14 @@ class BaselineParams(Section):
     ridge_alphas: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
         default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
     )
+    ar_max_lag: Annotated[int, Field(ge=1, le=60)] = 10  # AR(p) baseline: p in 1..ar_max_lag chosen on validation
 
 
 class EvaluateParams(Section):
     cost_bps: Annotated[float, Field(ge=0, le=1000)] = 1.0
+    bootstrap_reps: Annotated[int, Field(ge=100, le=100_000)] = 1000  # SPA, MCS and intervals
+    block_size: Annotated[int, Field(ge=1)] | None = None  # stationary bootstrap mean block; null = Politis-White
+    bootstrap_seed: int = 0
 
 
 class CompareParams(Section):

@@ -49,20 +49,30 @@ def diebold_mariano(loss_diff: np.ndarray, horizon: int) -> tuple[float, float]:
     return float(statistic), float(stats.t.cdf(statistic, df=n - 1))
 
 
-def strategy_returns(
-    forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float, cost_bps: float
-) -> pd.Series:
-    """Daily simple returns of a long/short sign strategy, equal-weighted across tickers.
-
-    Position at t = sign(forecast - neutral), held over the next day; costs are charged per
-    unit of turnover (a flip long->short is 2 units).
-    """
+def strategy_legs(forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float
+                  ) -> pd.DataFrame:
+    """Per date, a long/short sign strategy equal-weighted across tickers: `gross` simple return before
+    costs and `turnover` (a flip long->short is 2 units). Position at t = sign(forecast - neutral)."""
     frame = pd.DataFrame(
         {"date": dates, "ticker": tickers, "position": np.sign(forecast - neutral), "ret": np.expm1(next_return)}
     ).sort_values(["ticker", "date"], kind="stable")
-    turnover = frame.groupby("ticker", sort=False)["position"].diff().fillna(frame["position"]).abs()
-    frame["pnl"] = frame["position"] * frame["ret"] - cost_bps / 1e4 * turnover
-    return frame.groupby("date")["pnl"].mean()
+    frame["turnover"] = frame.groupby("ticker", sort=False)["position"].diff().fillna(frame["position"]).abs()
+    frame["gross"] = frame["position"] * frame["ret"]
+    return frame.groupby("date")[["gross", "turnover"]].mean()
+
+
+def strategy_returns(
+    forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float, cost_bps: float
+) -> pd.Series:
+    """Daily simple returns of the sign strategy after costs of `cost_bps` per unit turnover."""
+    legs = strategy_legs(forecast, next_return, dates, tickers, neutral)
+    return legs["gross"] - cost_bps / 1e4 * legs["turnover"]
+
+
+def break_even_bps(legs: pd.DataFrame) -> float | None:
+    """The cost per unit turnover (bps) at which the strategy's mean return after costs is zero."""
+    turnover = legs["turnover"].mean()
+    return float(1e4 * legs["gross"].mean() / turnover) if turnover > 0 else None
 
 
 def sharpe_ratio(returns: pd.Series) -> float | None:
@@ -108,9 +118,11 @@ def model_metrics(
     else:  # a constant neutral forecast makes no directional call
         out["test_dir_acc"] = out["test_dir_acc_lo"] = out["test_dir_acc_hi"] = None
     out["test_ic"] = _finite(stats.spearmanr(forecast, actual).statistic) if np.ptp(forecast) > 0 else None
-    pnl = strategy_returns(
-        forecast, frame["next_return"].to_numpy(), frame["date"].to_numpy(), frame["ticker"].to_numpy(), neutral, cost_bps
-    )
+    legs = strategy_legs(forecast, frame["next_return"].to_numpy(), frame["date"].to_numpy(), frame["ticker"].to_numpy(),
+                         neutral)
+    pnl = legs["gross"] - cost_bps / 1e4 * legs["turnover"]
+    out["test_turnover"] = float(legs["turnover"].mean())
+    out["break_even_bps"] = break_even_bps(legs) if makes_calls else None
     out["test_sharpe"] = _finite(sharpe_ratio(pnl))
     out["test_max_drawdown"] = max_drawdown(pnl)
     out["test_total_return"] = float((1 + pnl).prod() - 1)

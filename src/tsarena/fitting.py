@@ -5,6 +5,7 @@ Knows nothing of DVC or MLflow.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class Fit:
     dims: dict
     history: list[dict]
     predictions: pd.DataFrame
+    infer_us: float  # microseconds per test window (batched forecast, CPU or the fit's device)
 
     @property
     def best_val_loss(self) -> float:
@@ -65,11 +67,15 @@ def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
     scales = {s: no_skill_loss(kind, windows.targets[windows.ends[s]]) for s in ("train", "val")}
     history = fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss_function(kind),
                   seed, on_epoch, scales)
-    forecasts = {split: (windows.ends[split], target_units(predict(model, windows.matrix, windows.ends[split],
-                                                                   windows.seq_len), kind))
-                 for split in FORECAST_SPLITS}
+    forecasts, seconds = {}, 0.0
+    for split in FORECAST_SPLITS:
+        started = time.perf_counter()
+        forecasts[split] = (windows.ends[split], target_units(predict(model, windows.matrix, windows.ends[split],
+                                                                      windows.seq_len), kind))
+        seconds = time.perf_counter() - started  # the last split's: test
     return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history,
-               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts))
+               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts),
+               1e6 * seconds / max(len(windows.ends[FORECAST_SPLITS[-1]]), 1))
 
 
 def served_fit(fits: list[Fit]) -> Fit:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 SPLIT = Path("data/split")
-BASELINES = ("random_walk", "drift", "linear")
+BASELINES = ("random_walk", "drift", "ar", "ridge_last", "linear")
+ORACLE = "oracle"  # the known optimal forecast of a synthetic source: shown, never ranked or registered
 
 
 def model_dir(name: str) -> Path:
@@ -14,7 +15,7 @@ def model_dir(name: str) -> Path:
 
 
 def predictions_path(name: str) -> Path:
-    if name in BASELINES:
+    if name in BASELINES or name == ORACLE:
         return Path("data/baselines/predictions.parquet")
     return Path("data/ensemble/predictions.parquet") if name == "ensemble" else Path("data/predictions") / f"{name}.parquet"
 

@@ -12,28 +12,44 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tsarena.layout import BASELINES, ORACLE  # noqa: E402
+from tsarena.referee import BENCHMARK, in_confidence_set  # noqa: E402
 
-BASELINES = ("random_walk", "drift", "linear")
+
 HIGHER_IS_BETTER = {"test_dir_acc", "test_ic", "test_sharpe"}
 COLUMNS = [
-    "model", "kind", "test_rmse", "skill_vs_rw_pct", "dm_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
-    "test_dir_acc_hi", "test_ic", "test_sharpe", "test_max_drawdown", "test_total_return", "n_test", "n_seeds",
-    "n_parameters", "train_seconds",
+    "model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_lo", "skill_hi", "share_of_oracle_pct",
+    "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
+    "test_dir_acc_hi", "test_ic", "test_sharpe", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps",
+    "test_max_drawdown", "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us",
 ]
+EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_lo", "skill_hi", "share_of_oracle_pct",
+            "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue"]
 
 
-def comparison_table(metrics: dict[str, dict], select_by: str) -> pd.DataFrame:
-    """One row per model and baseline, best first by `select_by` (its mean over seeds); skill = RMSE
-    gain over random walk. A metric's spread across seeds, where there is one, is `<metric>_std`."""
+def comparison_table(metrics: dict[str, dict], select_by: str, alpha: float = 0.05,
+                     ranks: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per contestant, best first by `select_by` (its mean over seeds), the oracle last and
+    unranked. Skill = RMSE gain over the random walk (%); `share_of_oracle_pct` = the share of the
+    oracle's skill; `in_mcs` = in the model confidence set at level 1 - alpha. A metric's spread
+    across seeds, where there is one, is `<metric>_std`."""
     table = pd.DataFrame([{"model": name, **values} for name, values in metrics.items()])
-    table["kind"] = np.select([table["model"].isin(BASELINES), table["model"] == "ensemble"], ["baseline", "ensemble"],
-                              "neural")
+    table["kind"] = np.select([table["model"].isin(BASELINES), table["model"] == "ensemble", table["model"] == ORACLE],
+                              ["baseline", "ensemble", "oracle"], "neural")
     rw_rmse = float(table.loc[table["model"] == "random_walk", "test_rmse"].iloc[0])
     table["skill_vs_rw_pct"] = 100 * (1 - table["test_rmse"] / rw_rmse)
     if "test_rmse_std" in table:
         table["skill_vs_rw_pct_std"] = 100 * table["test_rmse_std"] / rw_rmse
+    if ORACLE in set(table["model"]):
+        attainable = float(table.loc[table["model"] == ORACLE, "skill_vs_rw_pct"].iloc[0])
+        table["share_of_oracle_pct"] = 100 * table["skill_vs_rw_pct"] / attainable if attainable > 0 else np.nan
+    if "mcs_pvalue" in table:
+        table["in_mcs"] = table["mcs_pvalue"].map(lambda p: None if pd.isna(p) else bool(in_confidence_set(p, alpha)))
+    if ranks:
+        table["mean_rank"] = table["model"].map(ranks)
     ascending = select_by not in HIGHER_IS_BETTER
     table = table.sort_values(select_by, ascending=ascending, na_position="last", kind="stable")
+    table = pd.concat([table[table["kind"] != "oracle"], table[table["kind"] == "oracle"]])
     columns = [c for name in COLUMNS for c in (name, f"{name}_std") if c in table]
     return table[columns].reset_index(drop=True)
 
@@ -59,40 +75,82 @@ def fold_wins(folds: pd.DataFrame, model: str, metric: str) -> int:
 
 def select_champion(table: pd.DataFrame) -> pd.Series | None:
     """The best trained model (network or ensemble) by the table's order; None if there is none."""
-    neural = table[table["kind"] != "baseline"]
-    return neural.iloc[0] if len(neural) else None
+    trained = table[table["kind"].isin(["neural", "ensemble"])]
+    return trained.iloc[0] if len(trained) else None
 
 
-def verdict(table: pd.DataFrame, alpha: float, select_by: str, folds: pd.DataFrame | None = None) -> str:
-    """One paragraph a user can act on; says plainly when nothing beats the random walk."""
-    significant = table[(table["dm_pvalue"].notna()) & (table["dm_pvalue"] < alpha)]
-    best = table.iloc[0]
+def _p(value) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.3g}"
+
+
+def champion_failures(row: pd.Series, spa_pvalue: float | None, alpha: float) -> list[str]:
+    """What keeps `row` from being champion, in plain words; empty when the evidence holds. Three tests,
+    each corrected for the number of models tried: SPA rejects "nothing beats the random walk", the
+    model is in the model confidence set, and its Holm-adjusted DM p-value is below alpha."""
+    failures = []
+    if spa_pvalue is None or not spa_pvalue < alpha:
+        failures.append(f"the SPA test does not reject that no model beats the random walk (p = {_p(spa_pvalue)}, "
+                        f"needs < {alpha})")
+    if row.get("in_mcs") is not True:
+        failures.append(f"{row['model']} is not in the {1 - alpha:.0%} model confidence set "
+                        f"(MCS p = {_p(row.get('mcs_pvalue'))})")
+    holm = row.get("dm_pvalue_holm")
+    if holm is None or pd.isna(holm) or not holm < alpha:
+        failures.append(f"its Holm-adjusted DM p-value is {_p(holm)} (raw {_p(row.get('dm_pvalue'))}; needs < {alpha})")
+    return failures
+
+
+def verdict(table: pd.DataFrame, alpha: float, select_by: str, folds: pd.DataFrame | None = None,
+            spa_pvalue: float | None = None) -> str:
+    """One paragraph a user can act on; says plainly when nothing beats the random walk once the
+    number of models tried is accounted for."""
+    ranked = table[table["kind"] != "oracle"]
+    adjusted = "dm_pvalue_holm" if "dm_pvalue_holm" in ranked else "dm_pvalue"
+    significant = ranked[(ranked[adjusted].notna()) & (ranked[adjusted] < alpha)]
+    best = ranked.iloc[0]
+    n_models = int((ranked["model"] != BENCHMARK).sum())
     where = "the single split" if folds is None else f"the {len(folds)} walk-forward folds pooled"
     spread = f" ± {best[f'{select_by}_std']:.2g} across seeds" if pd.notna(best.get(f"{select_by}_std")) else ""
     lines = [f"Ranked by {select_by} on {where}, the best is **{best['model']}** "
              f"({select_by} = {best[select_by]:.6g}{spread})."]
+    if spa_pvalue is not None:
+        lines.append(f"SPA test over all {n_models} contestants: p = {_p(spa_pvalue)}, so "
+                     + ("at least one beats the random walk even allowing for how many were tried."
+                        if spa_pvalue < alpha else
+                        "nothing beats the random walk once the number of models tried is accounted for."))
+    test = "Diebold-Mariano, one-sided" + (f", Holm-adjusted for {n_models} models" if adjusted != "dm_pvalue" else "")
     if significant.empty:
         lines.append(
-            f"No model beats the random walk significantly (Diebold-Mariano, one-sided, p < {alpha}): "
+            f"No model beats the random walk significantly ({test}, p < {alpha}): "
             "on this data and split the differences in forecast error are indistinguishable from noise, "
             "so no model here has shown forecasting skill."
         )
+        lucky = ranked[(ranked["dm_pvalue"].notna()) & (ranked["dm_pvalue"] < alpha)]
+        if adjusted != "dm_pvalue" and len(lucky):
+            lines.append(f"Raw DM p-values below {alpha} ({', '.join(lucky['model'])}) do not survive the correction: "
+                         "with this many models, some pass by chance.")
     else:
-        names = ", ".join(
-            f"{row.model} (skill {row.skill_vs_rw_pct:+.2f}%, p = {row.dm_pvalue:.3g})" for row in significant.itertuples()
-        )
-        lines.append(f"Models that beat the random walk significantly at p < {alpha}: {names}.")
-        neural = significant[significant["kind"] != "baseline"]
-        if neural.empty:
-            lines.append("No neural model does; the significant skill comes from a baseline.")
+        names = ", ".join(f"{row.model} (skill {row.skill_vs_rw_pct:+.2f}%, p = {getattr(row, adjusted):.3g})"
+                          for row in significant.itertuples())
+        lines.append(f"Models that beat the random walk significantly ({test}, p < {alpha}): {names}.")
+        if significant[significant["kind"] != "baseline"].empty:
+            lines.append("No trained model does; the significant skill comes from a baseline.")
+    if "in_mcs" in ranked:
+        members = ranked.loc[ranked["in_mcs"] == True, "model"].tolist()  # noqa: E712
+        lines.append(f"The {1 - alpha:.0%} model confidence set (models that cannot be told apart from the best): "
+                     f"{', '.join(members)}" + ("; it includes the random walk." if BENCHMARK in members else "."))
+    oracle = table[table["kind"] == "oracle"]
+    if len(oracle):
+        lines.append(f"The oracle (this synthetic source's known optimal forecast) has skill "
+                     f"{oracle['skill_vs_rw_pct'].iloc[0]:+.2f}%: share_of_oracle_pct is what each model captured.")
     if folds is not None:
-        wins = ", ".join(f"{name} in {fold_wins(folds, name, select_by)}" for name in table["model"]
-                         if name != "random_walk" and name in folds)
+        wins = ", ".join(f"{name} in {fold_wins(folds, name, select_by)}" for name in ranked["model"]
+                         if name != BENCHMARK and name in folds)
         lines.append(f"Folds where a model beat the random walk on {select_by}: {wins} of {len(folds)}; "
                      "skill that shows in only some folds is not a stable edge.")
     lines.append(
         "Trading metrics (Sharpe, drawdown) are of a daily long/short sign strategy after costs and are "
-        "far noisier than the error metrics: read them with the DM p-value, not instead of it."
+        "far noisier than the error metrics: read them with their bootstrap intervals and break-even cost."
     )
     return " ".join(lines)
 
@@ -117,39 +175,16 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def to_markdown(table: pd.DataFrame, title: str, verdict_text: str, champion_note: str,
                 folds: pd.DataFrame | None = None, metric: str = "") -> str:
-    """The report: verdict, the ranking (± is the std across seeds), the metric per fold, champion."""
-    parts = [f"# Model comparison\n\n{verdict_text}\n", f"## {title}\n\n{markdown_table(table)}"]
+    """The report: verdict, the ranking with its evidence, trading and compute (± is the std across
+    seeds), the metric per fold, champion."""
+    evidence = [c for c in table.columns if c.removesuffix("_std") in EVIDENCE]
+    rest = ["model", *[c for c in table.columns if c not in evidence]]
+    parts = [f"# Model comparison\n\n{verdict_text}\n", f"## {title}: ranking and evidence\n\n{markdown_table(table[evidence])}",
+             f"## {title}: trading and compute\n\n{markdown_table(table[rest])}"]
     if folds is not None:
         parts.append(f"## {metric} per walk-forward fold\n\n{markdown_table(folds)}")
     parts.append(f"## Champion\n\n{champion_note}\n")
     return "\n".join(parts)
-
-
-def metric_interval(name: str, forecasts: list[np.ndarray], actual: np.ndarray, metrics: dict) -> tuple[float, float]:
-    """95% sampling interval for the bar chart: Wilson for accuracy, delta method / Fisher z otherwise.
-    With several seeds the errors are the seed-averaged ones (as in the DM test)."""
-    n = len(actual)
-    value = metrics.get(name)
-    if value is None:
-        return (math.nan, math.nan)
-    if name == "test_dir_acc":
-        return metrics["test_dir_acc_lo"], metrics["test_dir_acc_hi"]
-    if name == "test_rmse":
-        squared = np.mean([(f - actual) ** 2 for f in forecasts], axis=0)
-        half = 1.96 * squared.std(ddof=1) / math.sqrt(n)
-        return math.sqrt(max(squared.mean() - half, 0)), math.sqrt(squared.mean() + half)
-    if name == "test_mae":
-        absolute = np.mean([np.abs(f - actual) for f in forecasts], axis=0)
-        half = 1.96 * absolute.std(ddof=1) / math.sqrt(n)
-        return value - half, value + half
-    if name == "test_ic":
-        half = 1.96 / math.sqrt(max(n - 3, 1))
-        return math.tanh(math.atanh(value) - half), math.tanh(math.atanh(value) + half)
-    if name == "test_sharpe":  # Lo (2002), iid returns
-        daily = value / math.sqrt(252)
-        half = 1.96 * math.sqrt((1 + daily**2 / 2) / n) * math.sqrt(252)
-        return value - half, value + half
-    return (value, value)
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
@@ -209,24 +244,38 @@ def plot_folds(folds: pd.DataFrame, metric: str, path: Path) -> None:
     _save(fig, path)
 
 
-def plot_metric(table: pd.DataFrame, intervals: dict[str, tuple[float, float]], metric: str, path: Path,
-                seed_values: dict[str, list[float]] | None = None) -> None:
-    """Bars: mean over seeds with 95% sampling intervals; dots: each seed's own value."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    values = table[metric].astype(float).to_numpy()
-    low = np.array([intervals[m][0] for m in table["model"]])
-    high = np.array([intervals[m][1] for m in table["model"]])
-    errors = np.vstack([values - low, high - values])
-    colors = ["tab:blue" if k == "neural" else "tab:gray" for k in table["kind"]]
-    ax.bar(table["model"], values, color=colors)
-    ax.errorbar(table["model"], values, yerr=np.nan_to_num(errors), fmt="none", ecolor="black", capsize=4)
-    seeds = [v for values_ in (seed_values or {}).values() for v in values_]
-    for model, values_ in (seed_values or {}).items():
-        ax.scatter([model] * len(values_), values_, color="black", s=12, zorder=3)
-    finite = np.concatenate([values, low, high, np.array(seeds, dtype=float)])
-    finite = finite[np.isfinite(finite)]
-    if len(finite):
-        pad = 0.1 * (finite.max() - finite.min() or abs(finite.max()) or 1)
-        ax.set_ylim(finite.min() - pad, finite.max() + pad)
-    ax.set(title=f"{metric} with 95% intervals (neural blue, baselines grey)", ylabel=metric)
+def plot_skill(table: pd.DataFrame, path: Path) -> None:
+    """Each model's RMSE skill vs the random walk (%) with its stationary-bootstrap 95% interval; the
+    axis includes zero (no truncation flatters small differences), the oracle as a dashed line."""
+    ranked = table[(table["kind"] != "oracle") & (table["model"] != BENCHMARK)].iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(ranked) + 1.5))
+    value = ranked["skill_vs_rw_pct"].to_numpy(dtype=float)
+    low = ranked.get("skill_lo", pd.Series(value)).to_numpy(dtype=float)
+    high = ranked.get("skill_hi", pd.Series(value)).to_numpy(dtype=float)
+    colors = ["tab:gray" if k == "baseline" else "tab:blue" for k in ranked["kind"]]
+    ax.errorbar(value, range(len(ranked)), xerr=np.nan_to_num(np.vstack([value - low, high - value])), fmt="none",
+                ecolor="black", capsize=3)
+    ax.scatter(value, range(len(ranked)), color=colors, zorder=3)
+    ax.axvline(0, color="black", lw=0.8)
+    oracle = table[table["kind"] == "oracle"]
+    if len(oracle):
+        ax.axvline(float(oracle["skill_vs_rw_pct"].iloc[0]), color="tab:green", ls="--", label="oracle")
+        ax.legend(fontsize=8)
+    ax.set_yticks(range(len(ranked)), ranked["model"])
+    ax.set(title="RMSE skill vs the random walk, % (95% stationary-bootstrap intervals; grey: baselines)",
+           xlabel="skill % (> 0: lower error than the random walk)")
+    _save(fig, path)
+
+
+def plot_cumulative_loss(losses: pd.DataFrame, path: Path) -> None:
+    """Cumulative squared-error difference vs the random walk over the test period: a model with real
+    skill drifts steadily below zero; one lucky stretch shows as a step."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    difference = losses.drop(columns=BENCHMARK).sub(losses[BENCHMARK], axis=0).cumsum()
+    for name in difference.columns:
+        ax.plot(difference.index, difference[name], lw=1, label=name, ls="--" if name in BASELINES else "-")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set(title="Cumulative squared error minus the random walk's (below 0: better than the random walk)",
+           xlabel="date", ylabel="cumulative SE difference")
+    ax.legend(ncol=4, fontsize=8)
     _save(fig, path)

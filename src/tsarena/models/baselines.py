@@ -1,12 +1,15 @@
 """Honest baselines, producers like any model: fit per fold on its training rows only.
 
 Forecasts are in target units (log return, or probability of an up move), for the validation
-and test windows of the fold.
+and test windows of the fold. A weak linear baseline flatters every network, so there are three
+linear ones: an AR(p) on the series' own returns, a ridge on the last row's features, and a ridge
+on the whole flattened window (the networks' input); each picks its order or penalty on validation.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import numpy as np
 from scipy.linalg import LinAlgWarning
@@ -14,7 +17,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from tsarena.windows import Windows, windows_at
 
-NAMES = ("random_walk", "drift", "linear")
+NAMES = ("random_walk", "drift", "ar", "ridge_last", "linear")
+RETURN_FEATURE = "log_return"  # the one-day log return: the AR baseline's and the oracle's input
 
 
 def random_walk(n: int, target_kind: str) -> np.ndarray:
@@ -27,38 +31,75 @@ def drift(train_targets: np.ndarray, n: int) -> np.ndarray:
     return np.full(n, float(np.mean(train_targets)))
 
 
-def linear(windows: Windows, alphas: list[float]) -> tuple[dict[str, np.ndarray], float]:
-    """Ridge (or L2 logistic) regression on the same flattened windows the networks see.
+def choose_on_validation(grid: list[tuple[object, float]], inputs: Callable[[object, str], np.ndarray],
+                         windows: Windows) -> tuple[dict[str, np.ndarray], tuple[object, float]]:
+    """Fit a penalised linear model per grid point (inputs key, penalty) on train; keep the best on validation.
 
-    The penalty is chosen on the validation split, as the networks use it for early stopping;
-    the model is fit on the training split only. Returns ({split: forecasts}, chosen alpha).
+    `inputs(key, split)` is a split's design matrix (the key: a lag order, or None for fixed inputs).
+    Ridge for returns, L2 logistic regression for direction. Returns ({"val", "test"}, chosen point).
     """
-    kind, ends = windows.meta["target_kind"], windows.ends
+    kind, ends, targets = windows.meta["target_kind"], windows.ends, windows.targets
 
-    def flat(split: str) -> np.ndarray:
-        return windows_at(windows.matrix, ends[split], windows.seq_len).reshape(len(ends[split]), -1)
-
-    def fit(alpha: float):
+    def fit(key, alpha: float):
+        x, y = inputs(key, "train"), targets[ends["train"]]
         if kind == "direction":
-            return LogisticRegression(C=1 / alpha, max_iter=2000).fit(x_train, y_train)
-        return Ridge(alpha=alpha).fit(x_train, y_train)
+            return LogisticRegression(C=1 / alpha, max_iter=2000).fit(x, y)
+        return Ridge(alpha=alpha).fit(x, y)
 
-    def forecast(model, x: np.ndarray) -> np.ndarray:
+    def forecast(model, key, split: str) -> np.ndarray:
+        x = inputs(key, split)
         return model.predict_proba(x)[:, 1] if kind == "direction" else model.predict(x)
 
-    x_train, y_train, x_val, y_val = flat("train"), windows.targets[ends["train"]], flat("val"), windows.targets[ends["val"]]
-    with warnings.catch_warnings():  # small penalties on ~1,000 correlated inputs: expected, and val decides
+    with warnings.catch_warnings():  # small penalties on many correlated inputs: expected, and val decides
         warnings.simplefilter("ignore", LinAlgWarning)
-        models = {alpha: fit(alpha) for alpha in alphas}
-    best = min(alphas, key=lambda a: float(np.mean((forecast(models[a], x_val) - y_val) ** 2)))
-    return {"val": forecast(models[best], x_val), "test": forecast(models[best], flat("test"))}, best
+        models = [fit(key, alpha) for key, alpha in grid]
+    val_mse = [float(np.mean((forecast(m, key, "val") - targets[ends["val"]]) ** 2)) for m, (key, _) in zip(models, grid)]
+    best = int(np.argmin(val_mse))
+    return {s: forecast(models[best], grid[best][0], s) for s in ("val", "test")}, grid[best]
 
 
-def forecast_all(windows: Windows, alphas: list[float]) -> tuple[dict[str, dict[str, np.ndarray]], float]:
-    """{baseline: {split: forecasts}} for the fold's validation and test windows, and ridge's penalty."""
+def ridge(windows: Windows, alphas: list[float], last_row_only: bool) -> tuple[dict[str, np.ndarray], float]:
+    """Ridge (or L2 logistic) on the flattened window the networks see, or on its last row only."""
+    length = 1 if last_row_only else windows.seq_len
+
+    def inputs(_, split: str) -> np.ndarray:
+        ends = windows.ends[split]
+        return windows_at(windows.matrix, ends, length).reshape(len(ends), -1)
+
+    forecasts, (_, alpha) = choose_on_validation([(None, a) for a in alphas], inputs, windows)
+    return forecasts, float(alpha)
+
+
+def autoregression(windows: Windows, max_lag: int) -> tuple[dict[str, np.ndarray], int]:
+    """AR(p) on the series' own one-day returns (the last p of the window), p in 1..max_lag chosen on
+    validation; least squares with an intercept (a vanishing ridge), pooled over tickers. The return
+    feature is scaled, which the intercept and free coefficients undo: these are raw returns' forecasts."""
+    column = windows.meta["features"].index(RETURN_FEATURE)
+    returns = windows.matrix[:, column:column + 1]
+
+    def inputs(p: int, split: str) -> np.ndarray:
+        ends = windows.ends[split]
+        return windows_at(returns, ends, p).reshape(len(ends), p)
+
+    grid = [(p, 1e-8) for p in range(1, min(max_lag, windows.seq_len) + 1)]
+    forecasts, (p, _) = choose_on_validation(grid, inputs, windows)
+    return forecasts, int(p)
+
+
+def ar1_oracle(raw_last_return: np.ndarray, phi: float, horizon: int) -> np.ndarray:
+    """The optimal forecast of an AR(1) (mean zero) with known phi: E[r_{t+1} + ... + r_{t+h} | r_t]."""
+    return raw_last_return * sum(phi**i for i in range(1, horizon + 1))
+
+
+def forecast_all(windows: Windows, alphas: list[float], max_lag: int
+                 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
+    """{baseline: {split: forecasts}} for the fold's validation and test windows, and what each chose."""
     kind, ends = windows.meta["target_kind"], windows.ends
     train_targets = windows.targets[ends["train"]]
-    lin, alpha = linear(windows, alphas)
+    ar, p = autoregression(windows, max_lag)
+    last, alpha_last = ridge(windows, alphas, last_row_only=True)
+    full, alpha_full = ridge(windows, alphas, last_row_only=False)
     return {"random_walk": {s: random_walk(len(ends[s]), kind) for s in ("val", "test")},
             "drift": {s: drift(train_targets, len(ends[s])) for s in ("val", "test")},
-            "linear": lin}, alpha
+            "ar": ar, "ridge_last": last, "linear": full}, {"ar_lag": p, "ridge_last_alpha": alpha_last,
+                                                             "linear_alpha": alpha_full}
