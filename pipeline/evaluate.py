@@ -56,7 +56,7 @@ def main() -> None:
     digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
         run = read_json(model_dir(name) / "run.json")
-        metrics[name].update({k: run[k] for k in ("n_parameters", "train_seconds", "infer_us") if k in run})  # compute
+        metrics[name].update({k: run[k] for k in ("n_parameters", "train_seconds", "infer_us", "tune_trials", "tune_cpu_seconds") if k in run})  # compute
         log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
     with atomic_file(OUT / "forecasts.parquet") as tmp:

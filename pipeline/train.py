@@ -13,9 +13,9 @@ import pandas as pd
 from tsarena import config
 from tsarena.errors import stage_main
 from tsarena.fitting import check_batch, fit_one, served_fit
-from tsarena.io import atomic_dir, atomic_file, write_json
+from tsarena.io import atomic_dir, atomic_file, read_json, write_json
 from tsarena.models import architecture_names, n_parameters, save_checkpoint
-from tsarena.layout import SPLIT, model_dir, predictions_path
+from tsarena.layout import SPLIT, model_dir, predictions_path, tuned_path
 from tsarena.windows import load_fold, read_meta
 
 
@@ -24,8 +24,11 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("model", choices=architecture_names())
     name = cli.parse_args().model
-    params = config.load("train", name, "tracking")
-    train, model_params = params["train"], params[name].model_dump(mode="json")
+    params = config.load("train", "tracking")
+    tuned = read_json(tuned_path(name))  # tune@<name>'s choice; params.yaml's section as it is with tune.trials 0
+    train = params["train"].model_copy(update=tuned["train"])
+    model_params, params[name] = tuned["params"], tuned["params"]
+    params["train"] = train
     meta = read_meta(SPLIT)
     for fold in meta["folds"]:
         check_batch(fold["n_samples"]["train"], meta["seq_len"], train.batch_size, fold["fold"], meta["n_folds"])
@@ -58,7 +61,8 @@ def main() -> None:
             return  # a DDP worker trained in step with rank 0; rank 0 logs and writes
         served = served_fit(fits)  # the last fold's: `windows` is that fold
         compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(seconds.values()),
-                   "infer_us": sum(f.infer_us for f in fits) / len(fits)}
+                   "infer_us": sum(f.infer_us for f in fits) / len(fits), "tune_trials": tuned["trials"],
+                   "tune_cpu_seconds": tuned.get("cpu_seconds", 0.0)}
         runs.log_metrics({"model.n_parameters": compute["n_parameters"], "train_seconds": compute["train_seconds"],
                           "infer_us_per_window": compute["infer_us"]})
         with atomic_dir(model_dir(name)) as tmp:

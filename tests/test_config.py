@@ -59,6 +59,21 @@ ROOT = Path(__file__).resolve().parents[1]
         ("informer", {"factor": 0}, "informer.factor", "greater than or equal to 1"),
         ("informer", {"distil": "yes"}, "informer.distil", "valid boolean"),
         ("transformer", {"d_modle": 64}, "transformer.d_modle", "unknown key"),
+        ("baselines", {"ar_max_lag": 0}, "baselines.ar_max_lag", "greater than or equal to 1"),
+        ("evaluate", {"bootstrap_reps": 10}, "evaluate.bootstrap_reps", "greater than or equal to 100"),
+        ("evaluate", {"block_size": 0}, "evaluate.block_size", "greater than or equal to 1"),
+        ("tune", {"trials": -1}, "tune.trials", "greater than or equal to 0"),
+        ("tune", {"space": {"lstn": {}}}, "tune.space", "unknown architecture 'lstn'"),
+        ("tune", {"space": {"lstm": {"hiden_size": {"choices": [8]}}}}, "tune.space.lstm.hiden_size", "not a param"),
+        ("tune", {"space": {"lstm": {"dropout": {"low": 0.0, "high": 1.5}}}}, "tune.space.lstm.dropout",
+         "1.5 is not a valid value"),
+        ("tune", {"space": {"lstm": {"num_layers": {"low": 3, "high": 1}}}}, "tune.space.lstm.num_layers.high",
+         "must be below high"),
+        ("tune", {"space": {"lstm": {"cell": {"choices": []}}}}, "tune.space.lstm.cell.choices", "at least 1"),
+        ("tune", {"train_space": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}, "tune.train_space.lr.low",
+         "log range needs low > 0"),
+        ("tune", {"train_space": {"seeds": {"choices": [1]}}}, "tune.train_space.seeds", "valid list"),
+        ("tune", {"pruner": "hyperband"}, "tune.pruner", "'median'"),
     ],
 )
 def test_bad_params_name_the_key(section, raw, where, what):
@@ -86,6 +101,9 @@ def test_each_architecture_has_its_defaults_in_params_yaml_exactly(name):
     assert name in raw, f"params.yaml has no block for architecture {name!r}"
     defaults = architecture(name).Params().model_dump(mode="json")
     assert raw[name] == defaults
+    # its search space too: the model file's SPACE is what params.yaml's tune.space.<name> ships, and valid
+    assert raw["tune"]["space"][name] == architecture(name).SPACE
+    config.parse_section("tune", {"space": {name: architecture(name).SPACE}})
     init = inspect.signature(architecture(name).Model.__init__).parameters
     assert not any(p.default is not inspect.Parameter.empty for p in init.values()
                    if p.name not in ("target_mean", "target_std")), f"{name}.Model has defaults of its own"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from tsarena.errors import TsarenaError
 
@@ -192,6 +192,84 @@ class CompareParams(Section):
     registered_model: Annotated[str, Field(min_length=1)] = "tsarena-forecaster"
 
 
+class SearchRange(Section):
+    """A numeric search range: integers when both bounds are, floats otherwise; `log` samples log-uniformly."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchRange:
+        if not self.low < self.high:
+            raise ValueError(f"high: low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low: a log range needs low > 0, got {self.low}")
+        return self
+
+    def values(self) -> list:
+        return [self.low, self.high]
+
+
+class SearchChoice(Section):
+    choices: Annotated[list[int | float | str | bool | None], Field(min_length=1)]
+
+    def values(self) -> list:
+        return list(self.choices)
+
+
+def _spec_kind(raw: Any) -> str:
+    return "choice" if isinstance(raw, dict) and "choices" in raw or isinstance(raw, SearchChoice) else "range"
+
+
+Spec = Annotated[Annotated[SearchRange, Tag("range")] | Annotated[SearchChoice, Tag("choice")], Discriminator(_spec_kind)]
+Space = dict[str, Spec]
+
+
+def check_space(space: Space, params: type[BaseModel], base: dict[str, Any]) -> None:
+    """Every searched key is a field of `params`, and every bound or choice is a valid value for it."""
+    for key, spec in space.items():
+        if key not in params.model_fields:
+            raise ValueError(f"{key}: not a param of this section")
+        for value in spec.values():
+            try:
+                params.model_validate({**base, key: value})
+            except ValidationError as exc:  # the field's own rule; a cross-field rule is checked per trial
+                own = [e for e in exc.errors() if tuple(e["loc"]) == (key,)]
+                if own:
+                    raise ValueError(f"{key}: {value!r} is not a valid value ({own[0]['msg']})") from None
+
+
+class TuneParams(Section):
+    """Equal tuning budgets (Optuna): `trials` per architecture, seeded TPE, median pruning, on fold 1's
+    training and validation windows only; 0 uses the params as they are."""
+
+    trials: Annotated[int, Field(ge=0, le=100_000)] = 0
+    seed: int = 0
+    jobs: Annotated[int, Field(ge=1, le=256)] = 1  # local worker processes sharing one study
+    storage: str | None = None  # null: in memory (jobs 1) or a journal file; else an RDB URL shared by machines
+    pruner: Literal["median", "none"] = "median"
+    train_space: Space = Field(default_factory=lambda: {"lr": SearchRange(low=1e-4, high=1e-2, log=True)})
+    space: dict[str, Space] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _spaces_fit_their_sections(self) -> TuneParams:
+        from tsarena.models import architecture_names, params_class
+
+        try:
+            check_space(self.train_space, TrainParams, {})
+        except ValueError as exc:
+            raise ValueError(f"train_space.{exc}") from None
+        for name, space in self.space.items():
+            if name not in architecture_names():
+                raise ValueError(f"space: unknown architecture '{name}'")
+            try:
+                check_space(space, params_class(name), {})
+            except ValueError as exc:
+                raise ValueError(f"space.{name}.{exc}") from None
+        return self
+
+
 class TrackingParams(Section):
     uri: str | None = None
     experiment: Annotated[str, Field(min_length=1)] = "tsarena"
@@ -206,6 +284,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "baselines": BaselineParams,
     "evaluate": EvaluateParams,
     "compare": CompareParams,
+    "tune": TuneParams,
     "tracking": TrackingParams,
 }
 
@@ -231,13 +310,13 @@ def _where(loc: tuple[Any, ...], section: str) -> str:
 
 def _describe(err: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
     """(message, location); cross-field validators name their key as a `key: ` prefix."""
-    loc = tuple(err["loc"])
+    loc = tuple(part for part in err["loc"] if part not in ("range", "choice") and "[" not in str(part))  # union tags
     if err["type"] == "extra_forbidden":
         return f"unknown key '{loc[-1]}'", loc
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "value_error":
         key, sep, rest = msg.partition(": ")
-        if sep and key.isidentifier():
+        if sep and all(part.isidentifier() for part in key.split(".")):
             return rest, (*loc, key)
         return msg, loc
     return f"{msg}, got {err.get('input')!r}", loc

@@ -55,8 +55,9 @@ class Fit:
 
 
 def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
-            on_epoch: Callable[[dict], None] | None = None) -> Fit:
-    """Build (seeded), train with early stopping on validation, forecast validation and test."""
+            on_epoch: Callable[[dict], None] | None = None, callbacks: list | None = None) -> Fit:
+    """Build (seeded), train with early stopping on validation, forecast validation and test (those of
+    them `windows` has: a tuning trial's have no test windows)."""
     from tsarena.models import build_model
     from tsarena.training import fit, loss_function, no_skill_loss, predict, seed_all
 
@@ -66,16 +67,15 @@ def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
     kind = windows.meta["target_kind"]
     scales = {s: no_skill_loss(kind, windows.targets[windows.ends[s]]) for s in ("train", "val")}
     history = fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss_function(kind),
-                  seed, on_epoch, scales)
-    forecasts, seconds = {}, 0.0
-    for split in FORECAST_SPLITS:
+                  seed, on_epoch, scales, callbacks)
+    forecasts, infer_us = {}, 0.0
+    for split in (s for s in FORECAST_SPLITS if s in windows.ends):
         started = time.perf_counter()
         forecasts[split] = (windows.ends[split], target_units(predict(model, windows.matrix, windows.ends[split],
                                                                       windows.seq_len), kind))
-        seconds = time.perf_counter() - started  # the last split's: test
+        infer_us = 1e6 * (time.perf_counter() - started) / max(len(windows.ends[split]), 1)  # the last: test
     return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history,
-               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts),
-               1e6 * seconds / max(len(windows.ends[FORECAST_SPLITS[-1]]), 1))
+               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts), infer_us)
 
 
 def served_fit(fits: list[Fit]) -> Fit:

@@ -10,6 +10,11 @@ BASELINES = ("random_walk", "drift", "ar", "ridge_last", "linear")
 ORACLE = "oracle"  # the known optimal forecast of a synthetic source: shown, never ranked or registered
 
 
+def tuned_path(name: str) -> Path:
+    """The configuration train@<name> uses: the tuned one, or params.yaml's as it is (tune.trials 0)."""
+    return Path("data/tuned") / f"{name}.json"
+
+
 def model_dir(name: str) -> Path:
     return Path("data/ensemble") if name == "ensemble" else Path("data/models") / name
 

@@ -21,7 +21,8 @@ COLUMNS = [
     "model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_lo", "skill_hi", "share_of_oracle_pct",
     "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
     "test_dir_acc_hi", "test_ic", "test_sharpe", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps",
-    "test_max_drawdown", "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us",
+    "test_max_drawdown", "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us", "tune_trials",
+    "tune_cpu_seconds",
 ]
 EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_lo", "skill_hi", "share_of_oracle_pct",
             "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue"]

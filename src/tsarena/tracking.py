@@ -337,6 +337,35 @@ class StageRuns:
             with self.guard("logging metrics"):
                 mlflow.log_metrics(metrics)
 
+    def log_tags(self, tags: dict[str, str]) -> None:
+        if self.enabled:
+            with self.guard("setting tags"):
+                mlflow.set_tags(tags)
+
+    def log_trials(self, parent: Any, prefix: str, trials: list[dict[str, Any]]) -> None:
+        """Tuning trials as nested runs of `parent`, written by this one process after the search (so
+        worker processes never write to the store): params, the validation curve, the final value and
+        the state (COMPLETE or PRUNED, a tag), with the trial's own start and end times."""
+        if not self.enabled:
+            return
+        from mlflow.entities import Metric, Param, RunTag
+
+        client = MlflowClient(self.uri)
+        with self.guard(f"logging {len(trials)} tuning trials"):
+            for trial in trials:
+                name = f"{prefix} trial={trial['number']}"
+                tags = {**run_tags(self.stage, self.md5, self.flat), "mlflow.parentRunId": parent.info.run_id,
+                        "trial.state": trial["state"], **({"trial.note": trial["note"]} if trial.get("note") else {})}
+                child = client.create_run(self.experiment_id, start_time=trial["start_ms"], tags=tags, run_name=name)
+                metrics = [Metric("val_loss", v, trial["start_ms"], step) for step, v in trial["curve"].items()]
+                if trial["value"] is not None:
+                    metrics.append(Metric("best_val_loss", trial["value"], trial["end_ms"], 0))
+                client.log_batch(child.info.run_id, metrics=metrics,
+                                 params=[Param(k, str(v)) for k, v in trial["params"].items()],
+                                 tags=[RunTag("trial.number", str(trial["number"]))])
+                client.set_terminated(child.info.run_id, "FINISHED" if trial["state"] != "FAIL" else "FAILED",
+                                      end_time=trial["end_ms"])
+
     def run_info(self, active: Any, children: dict[str, str], **extra: Any) -> dict[str, Any]:
         """What run.json records: where the run is, its fits' runs, and the lineage tags for the registry."""
         tags = active.data.tags

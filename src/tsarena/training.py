@@ -222,18 +222,19 @@ def fit(
     seed: int,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     scales: dict[str, float] | None = None,
+    callbacks: list | None = None,
 ) -> list[dict[str, float]]:
     """Train with early stopping on val_loss; the model ends with the best epoch's weights.
 
     `scales` divides each split's loss (see no_skill_loss). Reseeds, so dropout and shuffling are
-    reproducible whatever ran before.
+    reproducible whatever ran before. `callbacks`: extra Lightning callbacks (a tuning trial's pruner).
     """
     seed_all(seed)
     module = Forecaster(model, matrix, targets, seq_len, params, loss, on_epoch, scales)
     with tempfile.TemporaryDirectory(prefix="tsarena-ckpt-") as root:
         best = ModelCheckpoint(dirpath=root, filename="best", monitor="val_loss", mode="min", save_weights_only=True)
         stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)
-        trainer = make_trainer(params, [best, stop], root)
+        trainer = make_trainer(params, [best, stop, *(callbacks or [])], root)
         trainer.fit(
             module,
             train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),

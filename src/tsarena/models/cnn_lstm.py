@@ -22,6 +22,10 @@ class Params(Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.cnn_lstm's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"channels": {"choices": [16, 32, 64]}, "hidden_size": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class Model(nn.Module):
     """(batch, seq_len, n_features) -> Conv1d (causal) + ReLU -> LSTM -> last step -> forecast."""
 

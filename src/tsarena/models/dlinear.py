@@ -22,6 +22,10 @@ class Params(Section):
     moving_avg: Annotated[int, Field(ge=1, le=251)] = 25  # the reference's default kernel
 
 
+# tune.space.dlinear's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"moving_avg": {"low": 5, "high": 61}}
+
+
 class Model(nn.Module):
     """(batch, seq_len, n_features) -> trend + seasonal, Linear(seq_len -> 1) each -> mix features."""
 

@@ -34,6 +34,10 @@ class Params(AttentionSection):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.informer's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"d_model": {"choices": [16, 32, 64]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class ProbSparseAttention(nn.Module):
     def __init__(self, d_model: int, nhead: int, factor: int, dropout: float):
         super().__init__()

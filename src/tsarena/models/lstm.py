@@ -22,6 +22,10 @@ class Params(Section):
     pooling: Literal["last", "attention"] = "last"
 
 
+# tune.space.lstm's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"hidden_size": {"choices": [16, 32, 64, 128]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class Model(nn.Module):
     """(batch, seq_len, n_features) window -> one forecast per window."""
 

@@ -19,6 +19,10 @@ class Params(Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.mlp's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"hidden_size": {"choices": [32, 64, 128, 256]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class Model(nn.Module):
     """(batch, seq_len, n_features) -> flatten -> [Linear, GELU, Dropout] x num_layers -> head."""
 

@@ -27,6 +27,10 @@ class Params(Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
+# tune.space.nbeats's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"num_blocks": {"low": 1, "high": 4}, "layer_width": {"choices": [32, 64, 128]}, "dropout": {"low": 0.0, "high": 0.3}}
+
+
 class Block(nn.Module):
     def __init__(self, size: int, params: Params):
         super().__init__()

@@ -29,6 +29,10 @@ class Params(AttentionSection):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.patchtst's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"patch_len": {"choices": [6, 12, 20]}, "d_model": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class Model(nn.Module):
     """(batch, seq_len, n_features) -> per feature: patches -> encoder -> flatten head -> mix features."""
 

@@ -28,6 +28,10 @@ class Params(Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.tcn's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"channels": {"choices": [16, 32, 64]}, "kernel_size": {"low": 2, "high": 5}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 def receptive_field(params: Params) -> int:
     return 1 + 2 * (params.kernel_size - 1) * (2**params.levels - 1)
 

@@ -31,6 +31,10 @@ class Params(AttentionSection):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.tft's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"hidden_size": {"choices": [8, 16, 32]}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class GateAddNorm(nn.Module):
     def __init__(self, size: int, dropout: float):
         super().__init__()

@@ -22,6 +22,10 @@ class Params(AttentionSection):
     positional: Literal["sinusoidal", "learned"] = "sinusoidal"
 
 
+# tune.space.transformer's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"d_model": {"choices": [16, 32, 64]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class Model(nn.Module):
     """(batch, seq_len, n_features) window -> forecast read from the last position."""
 

@@ -27,6 +27,10 @@ class Params(Section):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
 
 
+# tune.space.tsmixer's default: what Optuna searches when tune.trials > 0 (README "Tuning")
+SPACE = {"num_blocks": {"low": 1, "high": 4}, "ff_dim": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5}}
+
+
 class MixerBlock(nn.Module):
     def __init__(self, seq_len: int, n_features: int, params: Params):
         super().__init__()
