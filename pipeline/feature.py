@@ -1,9 +1,11 @@
 """feature: causal technical features and the forward target, per ticker."""
 
+import pyarrow.parquet as pq
+
 from tsarena import config
 from tsarena.errors import TsarenaError, stage_main
 from tsarena.feature_table import FeatureWriter, raw_tickers
-from tsarena.features import feature_names, ticker_table
+from tsarena.features import extra_columns, feature_names, ticker_table
 from tsarena.io import atomic_dir, write_json
 
 IN, OUT = "data/raw/prices.parquet", "data/features"
@@ -12,7 +14,7 @@ IN, OUT = "data/raw/prices.parquet", "data/features"
 @stage_main
 def main() -> None:
     params = config.load("features")["features"]
-    names = feature_names(params)
+    names = feature_names(params, extra_columns(pq.read_schema(IN).empty_table().to_pandas()))
     tickers = []
     with atomic_dir(OUT) as tmp:
         # one ticker at a time, straight to disk: memory stays at one ticker's prices and features

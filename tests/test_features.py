@@ -64,3 +64,30 @@ def test_rows_with_undefined_values_are_dropped_per_ticker():
         assert group["date"].is_monotonic_increasing
     # the last `horizon` rows of each ticker have no target and are gone
     assert table.groupby("ticker")["date"].max().nunique() == 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(cut=st.integers(min_value=10, max_value=110), lag=st.integers(min_value=0, max_value=3),
+       seed=st.integers(min_value=0, max_value=10_000))
+def test_an_extra_column_dated_t_is_first_used_in_row_t_plus_lag(cut, lag, seed):
+    """The rule for a user's own columns (a sentiment score): the value dated t enters the feature row
+    of t + features.extra_lag, so no forecast made before then can see it."""
+    raw = prices().assign(sentiment=np.random.default_rng(seed).normal(size=240))
+    params = PARAMS.model_copy(update={"extra_lag": lag})
+    features, names = build_features(raw, params)
+    assert names[-1] == "extra_sentiment" and "extra_sentiment" not in build_features(raw.drop(columns="sentiment"),
+                                                                                      params)[1]
+    for ticker, group in raw.groupby("ticker"):
+        mine = features[features["ticker"] == ticker].set_index("date")["extra_sentiment"]
+        expected = group.set_index("date")["sentiment"].shift(lag)
+        pd.testing.assert_series_equal(mine, expected.loc[mine.index], check_names=False, check_dtype=False,
+                                       rtol=1e-6)
+    changed = raw.copy()
+    at = raw["date"].iloc[cut]
+    changed.loc[raw["date"] == at, "sentiment"] += 100.0  # change only the values dated `at`
+    after, _ = build_features(changed, params)
+    moved = features.set_index(["ticker", "date"])[names].compare(after.set_index(["ticker", "date"])[names])
+    dates = moved.index.get_level_values("date")
+    assert len(moved) == 0 or dates.min() >= at  # never a row before `at` ...
+    if lag and len(moved):  # ... and with a lag, not the row of `at` itself either: first seen `lag` rows later
+        assert dates.min() > at

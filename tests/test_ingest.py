@@ -161,3 +161,23 @@ def test_close_only_arch_series_get_the_csv_treatment_and_several_are_several_ti
     assert wti["date"].min() == pd.Timestamp("1986-01-02") and len(wti) > 8000
     assert (wti["open"] == wti["close"]).all() and (wti["high"] == wti["close"]).all() and (wti["volume"] == 0).all()
     assert (prices["close"] > 0).all() and not prices[["close"]].isna().any().any()  # short gaps filled from the past
+
+
+def test_extra_columns_are_numeric_features_of_the_users_own(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Date,Close,Sentiment,Other\n" + "\n".join(f"2020-01-{d:02d},{10 + d},{d / 10},x" for d in range(1, 9)))
+    prices = load_prices(DataParams(source="csv", csv={"path": str(path), "extra_columns": ["sentiment"]}), root=Path("/"))
+    assert list(prices.columns) == [*COLUMNS, "sentiment"] and prices["sentiment"].iloc[-1] == 0.8  # `other`: not asked for
+    for extras, rows, fragment in [(["mood"], None, "missing column 'mood' named in data.csv.extra_columns"),
+                                   (["other"], None, "non-numeric value 'x'"),
+                                   (["sentiment"], "2020-01-09,19,,x", "missing value")]:
+        if rows:
+            path.write_text(path.read_text() + "\n" + rows)
+        with pytest.raises(TsarenaError) as err:
+            load_prices(DataParams(source="csv", nan_policy="error", csv={"path": str(path), "extra_columns": extras}),
+                        root=Path("/"))
+        assert fragment in err.value.what or fragment in str(err.value)
+    with pytest.raises(ValueError, match="come from a CSV"):
+        DataParams(source="arch", csv={"extra_columns": ["sentiment"]})
+    with pytest.raises(ValueError, match="already a price column"):
+        DataParams(source="csv", csv={"extra_columns": ["volume"]})

@@ -46,12 +46,16 @@ def tracking_uri(given: str | None) -> str:
 
 
 def load_model(model: str, registered: str, uri: str | None):
-    """A callable raw prices -> forecasts: a local bundle, or an MLflow model (alias, version, run)."""
+    """(a callable raw prices -> forecasts, the extra columns its input needs): a local bundle, or an
+    MLflow model (alias, version, run)."""
+    from tsarena.features import PRICE_INPUTS, raw_extras
+
     found = None if ":/" in model else local_bundle(model)
     if found is not None:
         from tsarena.serving import Bundle
 
-        return Bundle.load(found).forecast
+        bundle = Bundle.load(found)
+        return bundle.forecast, raw_extras(bundle.preprocess["features"])
     target = model if ":/" in model else f"models:/{registered}@{model}"
     uri = tracking_uri(uri)
     sqlite = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
@@ -65,18 +69,21 @@ def load_model(model: str, registered: str, uri: str | None):
     except Exception as exc:  # MLflow raises many types for "not there": one line names what was asked for
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise TsarenaError(f"cannot load model {target!r} from {uri}: {reason}", "--model") from None
-    return lambda prices: loaded.predict(prices)
+    schema = loaded.metadata.get_input_schema()
+    extras = [n for n in (schema.input_names() if schema else []) if n not in PRICE_INPUTS]
+    return (lambda prices: loaded.predict(prices)), extras
 
 
-def read_prices(path: Path) -> pd.DataFrame:
-    """The CSV with the checks of `data.source: csv` (errors name the line), dates as text for the model."""
+def read_prices(path: Path, extras: list[str]) -> pd.DataFrame:
+    """The CSV with the checks of `data.source: csv` (errors name the line), dates as text for the model;
+    `extras`: the user's own columns the model was trained with."""
     from tsarena.data.sources import read_csv
     from tsarena.data.validate import normalise_prices
     from tsarena.serving import INPUT_MAX_NAN_RUN, INPUT_NAN_POLICY
 
     table, lines = read_csv(path)
     prices = normalise_prices(table, str(path), labels=lines, nan_policy=INPUT_NAN_POLICY,
-                              max_nan_run=INPUT_MAX_NAN_RUN, sort=True)
+                              max_nan_run=INPUT_MAX_NAN_RUN, sort=True, extras=extras)
     return prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d"))
 
 
@@ -94,8 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", choices=["table", "csv", "json"], default="table")
     args = parser.parse_args(argv)
     try:
-        prices = read_prices(args.csv)
-        result = pd.DataFrame(load_model(args.model, args.registered_model, args.tracking_uri)(prices))
+        if not args.csv.is_file():  # before contacting any store
+            raise TsarenaError("file not found", str(args.csv))
+        forecast, extras = load_model(args.model, args.registered_model, args.tracking_uri)
+        result = pd.DataFrame(forecast(read_prices(args.csv, extras)))
     except TsarenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -38,9 +38,24 @@ class AttentionSection(Section):
         return self
 
 
+ColumnName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+RESERVED_COLUMNS = {"date", "ticker", "open", "high", "low", "close", "adj_close", "volume"}
+
+
 class CsvParams(Section):
     path: str = "data/input/prices.csv"
     sort: bool = False  # opt in to sorting out-of-order dates instead of rejecting them
+    # numeric columns of the user's own (a daily sentiment score, ...): causal features, see features.extra_lag
+    extra_columns: list[ColumnName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _extras_are_new(self) -> CsvParams:
+        clash = [c for c in self.extra_columns if c in RESERVED_COLUMNS]
+        if clash:
+            raise ValueError(f"extra_columns: {clash[0]!r} is already a price column")
+        if len(set(self.extra_columns)) != len(self.extra_columns):
+            raise ValueError(f"extra_columns: each column once, got {self.extra_columns}")
+        return self
 
 
 class YfinanceParams(Section):
@@ -70,6 +85,8 @@ class DataParams(Section):
     def _dates_ordered(self) -> DataParams:
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"end: start {self.start} must be before end {self.end}")
+        if self.csv.extra_columns and self.source != "csv":
+            raise ValueError(f"csv: extra_columns {self.csv.extra_columns} come from a CSV; data.source is {self.source}")
         return self
 
 
@@ -91,6 +108,9 @@ class FeatureParams(Section):
     )  # fast, slow, signal spans
     volume_window: Annotated[int, Field(ge=2, le=252)] | None = 21
     high_low_range: bool = True
+    # a CSV's extra column dated t enters the feature row of t + extra_lag: 1 (default) = first used for the
+    # forecast made the next day, safe for a value published after the close; 0 = known at t's close
+    extra_lag: Annotated[int, Field(ge=0, le=21)] = 1
     target: TargetParams = TargetParams()
 
     @model_validator(mode="after")

@@ -37,7 +37,8 @@ class FeatureWriter:
         part = pa.Table.from_pandas(table, preserve_index=False)
         self.parquet = self.parquet or pq.ParquetWriter(self.folder / "features.parquet", part.schema)
         self.parquet.write_table(part)
-        rows = part.select(ROW_COLUMNS)
+        rows = part.select([*ROW_COLUMNS, *(c for c in part.column_names if c not in self.features
+                                             and c not in ROW_COLUMNS)])  # + a user's raw extra columns
         self.rows = self.rows or pq.ParquetWriter(self.folder / "rows.parquet", rows.schema)
         self.rows.write_table(rows)
         np.ascontiguousarray(table[self.features].to_numpy(dtype=np.float32)).tofile(self.matrix)

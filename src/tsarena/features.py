@@ -12,6 +12,18 @@ import pandas as pd
 from tsarena.config import FeatureParams
 
 KEY_COLUMNS = ["date", "ticker", "target_date", "close", "next_return"]
+PRICE_INPUTS = {"date", "ticker", "open", "high", "low", "close", "volume"}
+EXTRA_PREFIX = "extra_"
+
+
+def extra_columns(prices: pd.DataFrame) -> list[str]:
+    """A user's own columns: whatever a validated price table carries beyond date, ticker and OHLCV."""
+    return [c for c in prices.columns if c not in PRICE_INPUTS]
+
+
+def raw_extras(feature_names_: list[str]) -> list[str]:
+    """The raw columns a model's extra features are made from (what its input must carry)."""
+    return [n.removeprefix(EXTRA_PREFIX) for n in feature_names_ if n.startswith(EXTRA_PREFIX)]
 
 
 def _ewm(x: pd.Series, span: int) -> pd.Series:
@@ -56,6 +68,8 @@ def ticker_features(prices: pd.DataFrame, params: FeatureParams) -> pd.DataFrame
     if params.high_low_range:
         out["high_low_range"] = np.log(prices["high"] / prices["low"])
         out["close_open"] = np.log(close / prices["open"])
+    for column in extra_columns(prices):  # dated t, first seen in row t + extra_lag: never before it exists
+        out[f"{EXTRA_PREFIX}{column}"] = prices[column].shift(params.extra_lag)
     return pd.DataFrame(out, index=prices.index)
 
 
@@ -72,9 +86,11 @@ def ticker_targets(prices: pd.DataFrame, horizon: int) -> pd.DataFrame:
     )
 
 
-def feature_names(params: FeatureParams) -> list[str]:
-    """The feature columns `params` produce, in order (from a tiny frame: one source of truth)."""
-    dummy = pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0]})
+def feature_names(params: FeatureParams, extras: list[str] = ()) -> list[str]:
+    """The feature columns `params` produce from prices with `extras`, in order (from a tiny frame:
+    one source of truth)."""
+    dummy = pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0],
+                          **{c: [1.0] for c in extras}})
     return list(ticker_features(dummy, params).columns)
 
 
@@ -89,7 +105,8 @@ def ticker_table(prices: pd.DataFrame, params: FeatureParams, labelled: bool = T
     target = (forward > 0).astype("float64").where(forward.notna()) if params.target.kind == "direction" else forward
     table = pd.concat([prices[["date", "ticker", "close"]], targets, features], axis=1).assign(target=target)
     table = table.replace([np.inf, -np.inf], np.nan)
-    return table.dropna(subset=None if labelled else list(features.columns))[[*KEY_COLUMNS, *features.columns, "target"]]
+    table = table.dropna(subset=None if labelled else list(features.columns))[[*KEY_COLUMNS, *features.columns, "target"]]
+    return table.join(prices[extra_columns(prices)])  # the raw extras too, as a user sends them (a model's example)
 
 
 def build_features(
@@ -97,4 +114,4 @@ def build_features(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Features + target for every ticker (in memory; the feature stage streams ticker_table instead)."""
     parts = [ticker_table(group, params, labelled) for _, group in prices.groupby("ticker", sort=False)]
-    return pd.concat(parts, ignore_index=True), feature_names(params)
+    return pd.concat(parts, ignore_index=True), feature_names(params, extra_columns(prices))

@@ -95,12 +95,12 @@ class Bundle:
         from tsarena.config import FeatureParams
         from tsarena.data.sources import complete_columns
         from tsarena.data.validate import normalise_prices
-        from tsarena.features import build_features
+        from tsarena.features import build_features, raw_extras
         from tsarena.windows import apply_scaler, check_lengths, windows_at
 
         table = complete_columns(raw, where, default_ticker="INPUT")
         prices = normalise_prices(table, where, nan_policy=INPUT_NAN_POLICY, max_nan_run=INPUT_MAX_NAN_RUN,
-                                  sort=True)
+                                  sort=True, extras=raw_extras(self.preprocess["features"]))
         features, names = build_features(prices, FeatureParams.model_validate(self.preprocess["params"]), labelled=False)
         if names != self.preprocess["features"]:
             raise TsarenaError(f"this model's features {self.preprocess['features']} cannot be rebuilt "
@@ -144,7 +144,10 @@ def example_input(rows: pd.DataFrame, n: int) -> pd.DataFrame:
 def signature_example(bundle: Bundle, split: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An input example from the split's rows (enough history for the features and one window) and
     the bundle's answer to it: what MLflow records as the model's example and output schema."""
-    rows = pd.read_parquet(split / "rows.parquet", columns=["date", "ticker", "close"])
+    from tsarena.features import raw_extras
+
+    rows = pd.read_parquet(split / "rows.parquet", columns=["date", "ticker", "close",
+                                                             *raw_extras(bundle.preprocess["features"])])
     example = example_input(rows, bundle.preprocess["seq_len"] + 300)
     return example, bundle.forecast(example)
 

@@ -28,7 +28,8 @@ def load_prices(params: DataParams, root: Path = Path(".")) -> pd.DataFrame:
     else:
         raw, where = yfinance_prices(params.yfinance.tickers, params.start, params.end), "yfinance"
     prices = normalise_prices(
-        raw, where, labels=labels, nan_policy=params.nan_policy, max_nan_run=params.max_nan_run, sort=params.csv.sort
+        raw, where, labels=labels, nan_policy=params.nan_policy, max_nan_run=params.max_nan_run, sort=params.csv.sort,
+        extras=params.csv.extra_columns,
     )
     if params.start:
         prices = prices[prices["date"] >= pd.Timestamp(params.start)]

@@ -7,6 +7,7 @@ the line number a user sees in an editor).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,8 +65,9 @@ def _longest_nan_run(missing: np.ndarray) -> tuple[int, int]:
     return best, best_start
 
 
-def _handle_missing(frame: pd.DataFrame, where: str, policy: str, max_run: int) -> pd.DataFrame:
-    numeric = CHECK_ORDER
+def _handle_missing(frame: pd.DataFrame, where: str, policy: str, max_run: int, extras: Sequence[str] = ()
+                    ) -> pd.DataFrame:
+    numeric = [*CHECK_ORDER, *extras]
     if not frame[numeric].isna().any().any():
         return frame
     parts = []
@@ -128,8 +130,10 @@ def normalise_prices(
     max_nan_run: int = 0,
     sort: bool = False,
     sort_key: str = "data.csv.sort",
+    extras: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Validate and convert a raw table with columns date, ticker, open..volume (any dtype).
+    """Validate and convert a raw table with columns date, ticker, open..volume (any dtype), plus the
+    numeric `extras` (a user's own columns, after the price columns; missing values as for prices).
 
     `labels` names each raw row for error messages (default: "row <n>").
     """
@@ -143,9 +147,14 @@ def normalise_prices(
     frame["ticker"] = raw["ticker"].astype(str).str.strip()
     for column in CHECK_ORDER:
         frame[column] = _parse_numbers(raw[column], column, labels, where)
+    for column in extras:
+        if column not in raw:
+            raise TsarenaError(f"missing column {column!r} named in data.csv.extra_columns (found {list(raw.columns)})",
+                               where)
+        frame[column] = _parse_numbers(raw[column], column, labels, where)
     frame["_label"] = labels
     frame = _check_order(frame, where, sort, sort_key)
-    frame = _handle_missing(frame, where, nan_policy, max_nan_run)
+    frame = _handle_missing(frame, where, nan_policy, max_nan_run, extras)
     for column in CHECK_ORDER[:4]:
         bad = frame[column] <= 0
         if bad.any():
@@ -159,12 +168,12 @@ def normalise_prices(
         raise TsarenaError("negative volume", _place(where, "column volume", frame.loc[i, "_label"]))
     if frame.empty:
         raise TsarenaError("no rows left after removing missing values", where)
-    return frame[COLUMNS].reset_index(drop=True)
+    return frame[[*COLUMNS, *extras]].reset_index(drop=True)
 
 
 def check_contract(prices: pd.DataFrame) -> None:
     """The long-format contract every source must meet (a programming error if violated)."""
-    assert list(prices.columns) == COLUMNS, prices.columns
+    assert list(prices.columns[: len(COLUMNS)]) == COLUMNS, prices.columns
     assert prices["date"].dtype == "datetime64[ns]"
     assert not prices.duplicated(["ticker", "date"]).any()
     assert prices.equals(prices.sort_values(["ticker", "date"], kind="stable"))
