@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from tsarena import config
-from tsarena.errors import stage_main
+from tsarena.errors import TsarenaError, stage_main
 from tsarena.fitting import check_batch, fit_one, served_fit
 from tsarena.io import atomic_dir, atomic_file, read_json, write_json
 from tsarena.models import architecture_names, n_parameters, save_checkpoint
@@ -25,6 +25,8 @@ def main() -> None:
     cli.add_argument("model", choices=architecture_names())
     name = cli.parse_args().model
     params = config.load("train", "tracking")
+    if not tuned_path(name).is_file():
+        raise TsarenaError(f"no configuration for {name}: run `dvc repro tune@{name}` (or dvc repro)", str(tuned_path(name)))
     tuned = read_json(tuned_path(name))  # tune@<name>'s choice; params.yaml's section as it is with tune.trials 0
     train = params["train"].model_copy(update=tuned["train"])
     model_params, params[name] = tuned["params"], tuned["params"]

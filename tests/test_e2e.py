@@ -16,8 +16,8 @@ import yaml
 from conftest import BIN, make_repo
 
 pytestmark = pytest.mark.e2e
-STAGES = ["ingest", "feature", "split", "train@lstm", "train@transformer", "baselines", "ensemble", "evaluate",
-          "compare"]
+STAGES = ["ingest", "feature", "split", "tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines",
+          "ensemble", "evaluate", "compare"]
 
 
 def ran(output: str) -> set[str]:
@@ -247,30 +247,31 @@ def test_predict_errors_are_one_line_and_create_no_store(ar1, tmp_path):
     assert repo.run(str(BIN / "tsarena"), "--version").stdout.startswith("tsarena ")
 
 
-def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1, client):
+def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1):
     repo, _ = ar1
     original = (repo.path / "params.yaml").read_text()
     repo.set_params({"features": {"rsi_window": 10}})
     status = json.loads(repo.dvc("status", "--json").stdout)
     assert set(status) == {"feature"}  # DVC flags the stage whose params changed; never ingest
-    assert ran(repo.dvc("repro").stdout) == set(STAGES) - {"ingest"}
-    n_runs = len(runs_by_name(client, "lstm"))
-    # back to the committed params: DVC's run-cache restores every stage, runs no command, logs no run
+    assert ran(repo.dvc("repro", "--dry").stdout) == set(STAGES) - {"ingest"}
     (repo.path / "params.yaml").write_text(original)
-    out = repo.dvc("repro").stdout
-    assert ran(out) == set() and "is cached" in out
-    assert len(runs_by_name(client, "lstm")) == n_runs
 
 
 def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, client):
     repo, _ = ar1
+    original = (repo.path / "params.yaml").read_text()
     lstm_runs, transformer_runs = len(runs_by_name(client, "lstm")), len(runs_by_name(client, "transformer"))
     repo.set_params({"lstm": {"hidden_size": 8}})
     out = repo.dvc("repro").stdout
-    assert ran(out) == {"train@lstm", "ensemble", "evaluate", "compare"}
+    assert ran(out) == {"tune@lstm", "train@lstm", "ensemble", "evaluate", "compare"}
     runs = runs_by_name(client, "lstm")
     assert len(runs) == lstm_runs + 1 and runs[-1].data.params["lstm.hidden_size"] == "8"
     assert len(runs_by_name(client, "transformer")) == transformer_runs
+    # back to the committed params: DVC's run-cache restores every stage, runs no command, logs no run
+    (repo.path / "params.yaml").write_text(original)
+    out = repo.dvc("repro").stdout
+    assert ran(out) == set() and "is cached" in out
+    assert len(runs_by_name(client, "lstm")) == lstm_runs + 1
 
 
 def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):

@@ -74,7 +74,7 @@ def test_runs_of_a_dead_process_are_marked_failed_and_live_ones_are_left_alone(t
 @pytest.mark.e2e
 def test_kill_9_mid_training_leaves_runs_that_the_next_execution_marks_failed(tmp_path):
     repo = make_repo(tmp_path, {"train": {"max_epochs": 500, "patience": 500}})
-    repo.dvc("repro", "split")
+    repo.dvc("repro", "tune@lstm")  # split, and the configuration train.py reads
     proc = subprocess.Popen([sys.executable, "pipeline/train.py", "lstm"], cwd=repo.path, env=repo.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
@@ -111,7 +111,7 @@ def test_tracking_server_restart_is_ridden_out_and_a_lasting_outage_is_one_line(
     port = free_port()
     server, uri = mlflow_server(root, port)
     repo = make_repo(tmp_path / "repo", {"train": {"max_epochs": 4, "patience": 10}})
-    repo.dvc("repro", "split")
+    repo.dvc("repro", "tune@lstm")  # split, and the configuration train.py reads
 
     def train_until_epoch(epoch: int, **env: str) -> subprocess.Popen:
         proc = subprocess.Popen([sys.executable, "pipeline/train.py", "lstm"], cwd=repo.path,

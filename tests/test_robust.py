@@ -146,4 +146,5 @@ def test_costs_rescore_only_and_folds_refit_everything_below_split(robust):
     robust.dvc("repro", "split")
     assert len(read_json(robust, "data/split/meta.json")["folds"]) == 2
     stale = set(json.loads(robust.dvc("status", "--json").stdout))  # what the new folds invalidate
-    assert stale == {"train@lstm", "train@transformer", "baselines", "ensemble", "evaluate"}
+    assert stale == {"tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines", "ensemble",
+                     "evaluate"}

@@ -28,7 +28,7 @@ def runs_named(uri: str, name: str):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_killed_training_leaves_no_output_marks_the_run_killed_and_repro_recovers(tmp_path, signum):
     repo = make_repo(tmp_path, {"train": {"max_epochs": 500, "patience": 500}})
-    repo.dvc("repro", "split")
+    repo.dvc("repro", "tune@lstm")  # split, and the configuration train.py reads
     proc = subprocess.Popen(["python", "pipeline/train.py", "lstm"], cwd=repo.path, env=repo.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:  # line logs (CI=true): wait until an epoch is done, then kill mid-epoch
@@ -167,7 +167,7 @@ def test_pipeline_against_a_server_with_a_login(tmp_path, monkeypatch):
     proc, uri = mlflow_server(root, free_port(), admin_password="s3cret-Arena")
     try:
         repo = make_repo(tmp_path / "repo", {"train": {"max_epochs": 2}})
-        repo.dvc("repro", "split")
+        repo.dvc("repro", "tune@lstm")  # split, and the configuration train.py reads
         start = time.monotonic()
         bad = repo.run("python", "pipeline/train.py", "lstm", check=False, MLFLOW_TRACKING_URI=uri,
                        MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD="wrong")

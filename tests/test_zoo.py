@@ -29,7 +29,7 @@ def test_no_model_in_the_zoo_shows_skill_on_a_random_walk(tmp_path):
     direction accuracy significantly above a coin means the future leaked into a feature, a split or a
     model. (With 17 contestants a raw DM p below 0.05 happens by chance; so does accuracy
     significantly *below* 0.5. Neither is a leak.)"""
-    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm", "n_days": 2500}}, "train": {"max_epochs": 3},
+    repo = make_repo(tmp_path, {"data": {"synthetic": {"kind": "gbm", "n_days": 2000}}, "train": {"max_epochs": 3},
                                 "arena": {"models": ZOO, "ensemble": "inverse_mse"}})
     repo.dvc("repro")
     metrics, report = check_zoo_report(repo)
