@@ -253,8 +253,12 @@ def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1):
     repo.set_params({"features": {"rsi_window": 10}})
     status = json.loads(repo.dvc("status", "--json").stdout)
     assert set(status) == {"feature"}  # DVC flags the stage whose params changed; never ingest
-    assert ran(repo.dvc("repro", "--dry").stdout) == set(STAGES) - {"ingest"}
+    assert ran(repo.dvc("repro", "feature").stdout) == {"feature"}
+    # its new output invalidates the next stage, and so on down (every stage's deps: test_dvc_contract.py)
+    assert set(json.loads(repo.dvc("status", "--json").stdout)) == {"split"}
     (repo.path / "params.yaml").write_text(original)
+    assert "is cached" in repo.dvc("repro", "feature").stdout  # back: restored from the run-cache
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
 
 
 def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, client):
