@@ -148,6 +148,8 @@ def test_champion_needs_spa_mcs_and_holm_and_the_report_names_what_failed():
     table, spa = _table(True, 0.5, 0.01)
     assert table["model"].tolist() == ["lstm", "random_walk", "oracle"]  # the oracle last, never ranked
     assert champion_failures(table.iloc[0], spa, 0.05) == []
+    no_oracle = table[table["kind"] != "oracle"].assign(in_mcs=lambda t: t["in_mcs"].astype(bool))  # numpy bools
+    assert champion_failures(no_oracle.iloc[0], spa, 0.05) == []
     for args, words in [((False, 0.5, 0.01), "SPA test does not reject"),
                         ((True, 0.01, 0.01), "not in the 95% model confidence set"),
                         ((True, 0.5, 0.2), "Holm-adjusted DM p-value is 0.2")]:

@@ -92,7 +92,8 @@ def champion_failures(row: pd.Series, spa_pvalue: float | None, alpha: float) ->
     if spa_pvalue is None or not spa_pvalue < alpha:
         failures.append(f"the SPA test does not reject that no model beats the random walk (p = {_p(spa_pvalue)}, "
                         f"needs < {alpha})")
-    if row.get("in_mcs") is not True:
+    member = row.get("in_mcs")
+    if member is None or pd.isna(member) or not bool(member):  # numpy's bool in a bool column
         failures.append(f"{row['model']} is not in the {1 - alpha:.0%} model confidence set "
                         f"(MCS p = {_p(row.get('mcs_pvalue'))})")
     holm = row.get("dm_pvalue_holm")
