@@ -79,6 +79,7 @@ def test_bootstrap_intervals_cover_the_estimate_and_are_seeded():
     assert first["skill_lo"] < skill < first["skill_hi"] and first["skill_lo"] > 0
     sharpe = pnl.mean() / pnl.std(ddof=1) * np.sqrt(252)
     assert first["sharpe_lo"] < sharpe < first["sharpe_hi"]
+    assert (first["skill_of_avg"], first["sharpe_of_avg"]) == (pytest.approx(skill), pytest.approx(sharpe))
 
 
 def test_break_even_cost_makes_the_mean_return_after_costs_zero():

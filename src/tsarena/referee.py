@@ -89,12 +89,15 @@ def _skill_and_sharpe(se_model: np.ndarray, se_rw: np.ndarray, pnl: np.ndarray) 
 def bootstrap_intervals(se_model: np.ndarray, se_rw: np.ndarray, pnl: np.ndarray, block: int, reps: int, seed: int,
                         level: float = 0.95) -> dict[str, float | None]:
     """Percentile intervals of RMSE skill vs the random walk (%) and the strategy's annualised Sharpe,
-    resampling dates jointly (the stationary bootstrap keeps their volatility clusters)."""
+    resampling dates jointly (the stationary bootstrap keeps their volatility clusters), with the point
+    values they are intervals of (`*_of_avg`: of the seed-averaged losses and forecast, which with
+    several seeds differ from the mean of the seeds' values, Sharpe's most)."""
     bootstrap = StationaryBootstrap(block, se_model, se_rw, pnl, seed=seed)
     low, high = bootstrap.conf_int(_skill_and_sharpe, reps=reps, method="percentile", size=level)
+    point = _skill_and_sharpe(se_model, se_rw, pnl)
     value = lambda x: None if not np.isfinite(x) else float(x)  # noqa: E731
-    return {"skill_lo": value(low[0]), "skill_hi": value(high[0]), "sharpe_lo": value(low[1]),
-            "sharpe_hi": value(high[1])}
+    return {"skill_of_avg": value(point[0]), "skill_lo": value(low[0]), "skill_hi": value(high[0]),
+            "sharpe_of_avg": value(point[1]), "sharpe_lo": value(low[1]), "sharpe_hi": value(high[1])}
 
 
 def mean_ranks(per_fold: dict[str, dict], models: list[str], metric: str, higher_is_better: bool) -> dict[str, float]:

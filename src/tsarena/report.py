@@ -18,13 +18,14 @@ from tsarena.referee import BENCHMARK, in_confidence_set  # noqa: E402
 
 HIGHER_IS_BETTER = {"test_dir_acc", "test_ic", "test_sharpe"}
 COLUMNS = [
-    "model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_lo", "skill_hi", "share_of_oracle_pct",
-    "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue", "test_mae", "test_dir_acc", "test_dir_acc_lo",
-    "test_dir_acc_hi", "test_ic", "test_sharpe", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps",
+    "model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_of_avg", "skill_lo", "skill_hi",
+    "share_of_oracle_pct", "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue", "test_mae", "test_dir_acc",
+    "test_dir_acc_lo", "test_dir_acc_hi", "test_ic", "test_sharpe", "sharpe_of_avg", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps",
     "test_max_drawdown", "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us", "tune_trials",
     "tune_cpu_seconds",
 ]
-EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_lo", "skill_hi", "share_of_oracle_pct",
+EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_of_avg", "skill_lo", "skill_hi",
+            "share_of_oracle_pct",
             "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue"]
 
 
@@ -251,7 +252,7 @@ def plot_skill(table: pd.DataFrame, path: Path) -> None:
     axis includes zero (no truncation flatters small differences), the oracle as a dashed line."""
     ranked = table[(table["kind"] != "oracle") & (table["model"] != BENCHMARK)].iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(ranked) + 1.5))
-    value = ranked["skill_vs_rw_pct"].to_numpy(dtype=float)
+    value = ranked.get("skill_of_avg", ranked["skill_vs_rw_pct"]).to_numpy(dtype=float)  # what the interval is of
     low = ranked.get("skill_lo", pd.Series(value)).to_numpy(dtype=float)
     high = ranked.get("skill_hi", pd.Series(value)).to_numpy(dtype=float)
     colors = ["tab:gray" if k == "baseline" else "tab:blue" for k in ranked["kind"]]
