@@ -95,3 +95,21 @@ def test_two_local_worker_processes_share_one_study(tuned, tmp_path):
     study = _study(repo, repo.path / "data/split", 2, tmp_path / "s")
     assert len(study.trials) == 4 and all(t.state.is_finished() for t in study.trials)
     assert len({t.user_attrs["pid"] for t in study.trials}) == 2  # both workers ran trials on the one study
+
+
+def test_an_rdb_storage_holds_the_study_and_a_second_worker_joins_it(tuned, tmp_path):
+    """`tune.storage` (an RDB URL; SQLite here, PostgreSQL in a team): the study lives in the database
+    under its name, so a worker started later (another machine, in a team) adds to the same search."""
+    import optuna
+
+    from tsarena.tuning import run_study
+
+    repo, _ = tuned
+    params = repo.params
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    tune = TuneParams.model_validate({**params["tune"], "trials": 2, "storage": url})
+    train = TrainParams.model_validate(params["train"])
+    for _ in range(2):  # the first worker, then one that joins
+        run_study("shared", "dlinear", params["dlinear"], train, tune, str(repo.path / "data/split"), None)
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert len(study.trials) == 4 and all(t.state.is_finished() for t in study.trials)
