@@ -35,8 +35,8 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
              "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
     what = f"**{name}** is registered as `{params.registered_model}` version {version} ({which})"
     tags = {"architecture": name, "data_md5": run.get("data_md5", ""), "params_hash": run.get("params_hash", ""),
-            "git_commit": run.get("git_commit", ""), "dm_pvalue": report._p(champion["dm_pvalue"]),
-            "dm_pvalue_holm": report._p(champion.get("dm_pvalue_holm")), "in_mcs": str(champion.get("in_mcs")),
+            "git_commit": run.get("git_commit", ""), "dm_pvalue": report.pvalue_text(champion["dm_pvalue"]),
+            "dm_pvalue_holm": report.pvalue_text(champion.get("dm_pvalue_holm")), "in_mcs": str(report.is_member(champion.get("in_mcs"))),
             "skill_vs_rw_pct": f"{champion['skill_vs_rw_pct']:.4g}"}
     for key, value in tags.items():
         client.set_model_version_tag(params.registered_model, version, key, value)
@@ -99,7 +99,7 @@ def main() -> None:
         with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
             note = register(champion, runs, text, failures, cmp)
-            mlflow.log_metrics({"spa_pvalue": spa, "mcs_size": int((table["in_mcs"] == True).sum())})  # noqa: E712
+            mlflow.log_metrics({"spa_pvalue": spa, "mcs_size": int(report.in_mcs(table).sum())})
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
                                                                   folds if n_folds > 1 else None, cmp.select_by))
             mlflow.log_artifacts(str(tmp), artifact_path="report")

@@ -16,6 +16,7 @@ from tsarena.referee import date_losses, referee
 from tsarena.windows import read_meta
 
 OUT = Path("data/eval")
+COMPUTE = ("n_parameters", "train_seconds", "infer_us", "tune_trials", "tune_cpu_seconds")  # from train@'s run.json
 
 
 @stage_main
@@ -56,13 +57,13 @@ def main() -> None:
     digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
         run = read_json(model_dir(name) / "run.json")
-        metrics[name].update({k: run[k] for k in ("n_parameters", "train_seconds", "infer_us", "tune_trials", "tune_cpu_seconds") if k in run})  # compute
+        metrics[name].update({k: run[k] for k in COMPUTE if k in run})
         log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
     with atomic_file(OUT / "forecasts.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     with atomic_file(OUT / "equity.csv") as tmp:
-        equity_curves(mean, [m for m in metrics if m != "random_walk"], kind, cost).to_csv(tmp, index=False)
+        equity_curves(pnl, [m for m in metrics if m != "random_walk"]).to_csv(tmp, index=False)
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
                                       "referee": verdicts})
     write_json(OUT / "metrics.json", metrics)

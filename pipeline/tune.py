@@ -75,10 +75,11 @@ def main() -> None:
         runs.log_trials(parent, f"tune {name}", records)
         runs.log_metrics({"best_val_loss": study.best_value, "tune.trials": cost["trials"],
                           "tune.pruned": cost["pruned"], "tune.cpu_seconds": cost["cpu_seconds"]})
+        searched_train = {k: getattr(chosen_train, k) for k in tune.train_space}
         chosen_keys = {**{f"chosen.{name}.{k}": v for k, v in chosen.items()},
-                       **{f"chosen.train.{k}": getattr(chosen_train, k) for k in tune.train_space}}
+                       **{f"chosen.train.{k}": v for k, v in searched_train.items()}}
         runs.log_tags({k: str(v) for k, v in chosen_keys.items()})
-        out.update(params=chosen, train={k: getattr(chosen_train, k) for k in tune.train_space}, **cost,
+        out.update(params=chosen, train=searched_train, **cost,
                    best_trial=study.best_trial.number, best_val_loss=study.best_value, study=study_name,
                    run_id=parent.info.run_id)
         write_json(tuned_path(name), out)

@@ -65,7 +65,11 @@ def strategy_returns(
     forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float, cost_bps: float
 ) -> pd.Series:
     """Daily simple returns of the sign strategy after costs of `cost_bps` per unit turnover."""
-    legs = strategy_legs(forecast, next_return, dates, tickers, neutral)
+    return after_costs(strategy_legs(forecast, next_return, dates, tickers, neutral), cost_bps)
+
+
+def after_costs(legs: pd.DataFrame, cost_bps: float) -> pd.Series:
+    """A strategy's daily returns (strategy_legs) after `cost_bps` per unit of turnover."""
     return legs["gross"] - cost_bps / 1e4 * legs["turnover"]
 
 
@@ -120,7 +124,7 @@ def model_metrics(
     out["test_ic"] = _finite(stats.spearmanr(forecast, actual).statistic) if np.ptp(forecast) > 0 else None
     legs = strategy_legs(forecast, frame["next_return"].to_numpy(), frame["date"].to_numpy(), frame["ticker"].to_numpy(),
                          neutral)
-    pnl = legs["gross"] - cost_bps / 1e4 * legs["turnover"]
+    pnl = after_costs(legs, cost_bps)
     out["test_turnover"] = float(legs["turnover"].mean())
     out["break_even_bps"] = break_even_bps(legs) if makes_calls else None
     out["test_sharpe"] = _finite(sharpe_ratio(pnl))
@@ -198,15 +202,9 @@ def seed_summary(
     return {"summary": summary, "seeds": per_seed, "spread": spread}
 
 
-def equity_curves(forecasts: pd.DataFrame, models: list[str], target_kind: str, cost_bps: float) -> pd.DataFrame:
-    """Equity (start 1.0) of each model's sign strategy by date; `forecasts` long (model, date, ticker,
-    forecast, next_return)."""
-    neutral = neutral_forecast(target_kind)
-    columns = {
-        name: (1 + strategy_returns(part["forecast"].to_numpy(), part["next_return"].to_numpy(),
-                                    part["date"].to_numpy(), part["ticker"].to_numpy(), neutral, cost_bps)).cumprod()
-        for name, part in forecasts.groupby("model", sort=False) if name in models
-    }
+def equity_curves(pnl: dict[str, pd.Series], models: list[str]) -> pd.DataFrame:
+    """Equity (start 1.0) by date of each of `models`' strategies, from their daily returns after costs."""
+    columns = {name: (1 + returns).cumprod() for name, returns in pnl.items() if name in models}
     return pd.DataFrame(columns).rename_axis("date").reset_index()
 
 

@@ -17,16 +17,14 @@ from tsarena.referee import BENCHMARK, in_confidence_set  # noqa: E402
 
 
 HIGHER_IS_BETTER = {"test_dir_acc", "test_ic", "test_sharpe"}
+EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_of_avg", "skill_lo", "skill_hi",
+            "share_of_oracle_pct", "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue"]
 COLUMNS = [
-    "model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_of_avg", "skill_lo", "skill_hi",
-    "share_of_oracle_pct", "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue", "test_mae", "test_dir_acc",
-    "test_dir_acc_lo", "test_dir_acc_hi", "test_ic", "test_sharpe", "sharpe_of_avg", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps",
-    "test_max_drawdown", "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us", "tune_trials",
+    *EVIDENCE, "test_mae", "test_dir_acc", "test_dir_acc_lo", "test_dir_acc_hi", "test_ic", "test_sharpe",
+    "sharpe_of_avg", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps", "test_max_drawdown",
+    "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us", "tune_trials",
     "tune_cpu_seconds",
 ]
-EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill_of_avg", "skill_lo", "skill_hi",
-            "share_of_oracle_pct",
-            "dm_pvalue", "dm_pvalue_holm", "in_mcs", "mcs_pvalue"]
 
 
 def comparison_table(metrics: dict[str, dict], select_by: str, alpha: float = 0.05,
@@ -81,8 +79,18 @@ def select_champion(table: pd.DataFrame) -> pd.Series | None:
     return trained.iloc[0] if len(trained) else None
 
 
-def _p(value) -> str:
+def pvalue_text(value) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.3g}"
+
+
+def is_member(value) -> bool:
+    """An `in_mcs` cell as a plain bool: numpy's bool in a bool column, None or NaN (the oracle) is False."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def in_mcs(table: pd.DataFrame) -> pd.Series:
+    """The `in_mcs` column as plain booleans (all False where no MCS was run)."""
+    return table["in_mcs"].map(is_member).astype(bool) if "in_mcs" in table else pd.Series(False, index=table.index)
 
 
 def champion_failures(row: pd.Series, spa_pvalue: float | None, alpha: float) -> list[str]:
@@ -91,15 +99,15 @@ def champion_failures(row: pd.Series, spa_pvalue: float | None, alpha: float) ->
     model is in the model confidence set, and its Holm-adjusted DM p-value is below alpha."""
     failures = []
     if spa_pvalue is None or not spa_pvalue < alpha:
-        failures.append(f"the SPA test does not reject that no model beats the random walk (p = {_p(spa_pvalue)}, "
-                        f"needs < {alpha})")
-    member = row.get("in_mcs")
-    if member is None or pd.isna(member) or not bool(member):  # numpy's bool in a bool column
+        failures.append("the SPA test does not reject that no model beats the random walk "
+                        f"(p = {pvalue_text(spa_pvalue)}, needs < {alpha})")
+    if not is_member(row.get("in_mcs")):
         failures.append(f"{row['model']} is not in the {1 - alpha:.0%} model confidence set "
-                        f"(MCS p = {_p(row.get('mcs_pvalue'))})")
+                        f"(MCS p = {pvalue_text(row.get('mcs_pvalue'))})")
     holm = row.get("dm_pvalue_holm")
     if holm is None or pd.isna(holm) or not holm < alpha:
-        failures.append(f"its Holm-adjusted DM p-value is {_p(holm)} (raw {_p(row.get('dm_pvalue'))}; needs < {alpha})")
+        failures.append(f"its Holm-adjusted DM p-value is {pvalue_text(holm)} "
+                        f"(raw {pvalue_text(row.get('dm_pvalue'))}; needs < {alpha})")
     return failures
 
 
@@ -117,7 +125,7 @@ def verdict(table: pd.DataFrame, alpha: float, select_by: str, folds: pd.DataFra
     lines = [f"Ranked by {select_by} on {where}, the best is **{best['model']}** "
              f"({select_by} = {best[select_by]:.6g}{spread})."]
     if spa_pvalue is not None:
-        lines.append(f"SPA test over all {n_models} contestants: p = {_p(spa_pvalue)}, so "
+        lines.append(f"SPA test over all {n_models} contestants: p = {pvalue_text(spa_pvalue)}, so "
                      + ("at least one beats the random walk even allowing for how many were tried."
                         if spa_pvalue < alpha else
                         "nothing beats the random walk once the number of models tried is accounted for."))
@@ -139,7 +147,7 @@ def verdict(table: pd.DataFrame, alpha: float, select_by: str, folds: pd.DataFra
         if significant[significant["kind"] != "baseline"].empty:
             lines.append("No trained model does; the significant skill comes from a baseline.")
     if "in_mcs" in ranked:
-        members = ranked.loc[ranked["in_mcs"] == True, "model"].tolist()  # noqa: E712
+        members = ranked.loc[in_mcs(ranked), "model"].tolist()
         lines.append(f"The {1 - alpha:.0%} model confidence set (models that cannot be told apart from the best): "
                      f"{', '.join(members)}" + ("; it includes the random walk." if BENCHMARK in members else "."))
     oracle = table[table["kind"] == "oracle"]

@@ -226,10 +226,11 @@ def log_bundle(name: str, folder: Path, example: Any, output: Any) -> dict[str, 
 
     import tsarena
 
-    extras = [c for c in example.columns if c not in ("date", "ticker", "open", "high", "low", "close", "volume")]
+    prices = ("open", "high", "low", "close", "volume")
+    extras = [c for c in example.columns if c not in ("date", "ticker", *prices)]  # a user's own columns
     inputs = Schema([ColSpec("string", "date"), ColSpec("string", "ticker", required=False),
-                     *[ColSpec("double", c, required=c == "close") for c in ("open", "high", "low", "close", "volume")],
-                     *[ColSpec("double", c) for c in extras]])  # a user's own columns the features need
+                     *[ColSpec("double", c, required=c == "close") for c in prices],
+                     *[ColSpec("double", c) for c in extras]])
     info = mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(__file__).with_name("pyfunc_model.py")),

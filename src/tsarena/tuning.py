@@ -27,17 +27,16 @@ def without_test(windows: Windows) -> Windows:
     return dataclasses.replace(windows, ends={s: windows.ends[s] for s in TUNED_SPLITS})
 
 
-def suggest(trial: optuna.Trial, prefix: str, space: Space) -> dict[str, Any]:
-    out = {}
+def suggest(trial: optuna.Trial, prefix: str, space: Space) -> None:
+    """Sample `space` into the trial as `<prefix>.<key>` (configuration() reads them back from trial.params)."""
     for key, spec in space.items():
         name = f"{prefix}.{key}"
         if isinstance(spec, SearchChoice):
-            out[key] = trial.suggest_categorical(name, spec.choices)
+            trial.suggest_categorical(name, spec.choices)
         elif isinstance(spec.low, int) and isinstance(spec.high, int):
-            out[key] = trial.suggest_int(name, spec.low, spec.high, log=spec.log)
+            trial.suggest_int(name, spec.low, spec.high, log=spec.log)
         else:
-            out[key] = trial.suggest_float(name, float(spec.low), float(spec.high), log=spec.log)
-    return out
+            trial.suggest_float(name, float(spec.low), float(spec.high), log=spec.log)
 
 
 def configuration(name: str, base: dict, train: TrainParams, trial_params: dict[str, Any]) -> tuple[dict, TrainParams]:

@@ -17,7 +17,6 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from tsarena.windows import Windows, windows_at
 
-NAMES = ("random_walk", "drift", "ar", "ridge_last", "linear")
 RETURN_FEATURE = "log_return"  # the one-day log return: the AR baseline's and the oracle's input
 
 
@@ -39,15 +38,21 @@ def choose_on_validation(grid: list[tuple[object, float]], inputs: Callable[[obj
     Ridge for returns, L2 logistic regression for direction. Returns ({"val", "test"}, chosen point).
     """
     kind, ends, targets = windows.meta["target_kind"], windows.ends, windows.targets
+    built: dict[tuple[object, str], np.ndarray] = {}
+
+    def design(key, split: str) -> np.ndarray:  # once per (key, split): a whole-window matrix is large
+        if (key, split) not in built:
+            built[key, split] = inputs(key, split)
+        return built[key, split]
 
     def fit(key, alpha: float):
-        x, y = inputs(key, "train"), targets[ends["train"]]
+        x, y = design(key, "train"), targets[ends["train"]]
         if kind == "direction":
             return LogisticRegression(C=1 / alpha, max_iter=2000).fit(x, y)
         return Ridge(alpha=alpha).fit(x, y)
 
     def forecast(model, key, split: str) -> np.ndarray:
-        x = inputs(key, split)
+        x = design(key, split)
         return model.predict_proba(x)[:, 1] if kind == "direction" else model.predict(x)
 
     with warnings.catch_warnings():  # small penalties on many correlated inputs: expected, and val decides
