@@ -1,22 +1,24 @@
 """train@<model>: fit one registered architecture on every fold x seed; forecast validation and test.
 
 Usage: python pipeline/train.py <model>. One MLflow parent run per execution (named after the model),
-one nested run per fit (`lstm fold=1 seed=42`). The served model: the last fold's best seed on validation.
+one nested run per fit (`lstm fold=1 seed=42`). The fits run in `train.jobs` processes, with results
+identical to running them one after another. The served model: the last fold's best seed on validation.
 """
 
 import argparse
-import time
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from tsarena import config
-from tsarena.errors import TsarenaError, stage_main
-from tsarena.fitting import check_batch, fit_one, served_fit
+from tsarena.errors import StageInterrupted, TsarenaError, stage_main
+from tsarena.fitpool import FitTask, resolve_jobs, run_fits
+from tsarena.fitting import check_batch, served_fit
 from tsarena.io import atomic_dir, atomic_file, read_json, write_json
-from tsarena.models import architecture_names, n_parameters, save_checkpoint
 from tsarena.layout import SPLIT, model_dir, predictions_path, tuned_path
-from tsarena.windows import load_fold, read_meta
+from tsarena.models import architecture_names, n_parameters, save_checkpoint
+from tsarena.windows import load_fold, read_meta, write_scaled_fold
 
 
 @stage_main
@@ -34,35 +36,49 @@ def main() -> None:
     meta = read_meta(SPLIT)
     for fold in meta["folds"]:
         check_batch(fold["n_samples"]["train"], meta["seq_len"], train.batch_size, fold["fold"], meta["n_folds"])
+    folds, n_fits = range(1, meta["n_folds"] + 1), meta["n_folds"] * len(train.seeds)
+    jobs = resolve_jobs(train.jobs, train.threads, n_fits, train.devices, train.num_nodes)
 
     from tsarena import tracking as tr  # heavy imports only once params and data are known good
     from tsarena.serving import Bundle, Member, signature_example
     from tsarena.training import epoch_reporter, is_worker_process, progress
 
-    runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), config.flatten(params), params["tracking"],
+    # train.jobs changes no result: it is not among the run's params (nor the stage's in dvc.yaml)
+    flat = {k: v for k, v in config.flatten(params).items() if k != "train.jobs"}
+    runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), flat, params["tracking"],
                         enabled=not is_worker_process())
-    n_fits, fits, children, seconds = meta["n_folds"] * len(train.seeds), [], {}, {}
-    with runs.parent(name) as parent:
-        for k in range(1, meta["n_folds"] + 1):
-            windows = load_fold(SPLIT, k)  # one fold's matrix in memory at a time
-            for i, seed in enumerate(train.seeds):
-                label = f"{name} fold={k} seed={seed}"
-                progress(f"{name} fold {k}/{meta['n_folds']} seed {i + 1}/{len(train.seeds)} "
-                         f"(fit {len(fits) + 1} of {n_fits})", runs.enabled)
-                with runs.child(label, {"train.seed": seed, "fold": k}, {"seed": str(seed), "fold": str(k)},
-                                (windows.matrix, windows.targets)) as child:
-                    started = time.perf_counter()
-                    fit = fit_one(name, model_params, windows, train, seed, epoch_reporter(label, runs.log_epoch))
-                    seconds[label] = time.perf_counter() - started
-                    best = min(fit.history, key=lambda row: row["val_loss"])
-                    runs.log_metrics({"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                                      "model.n_parameters": n_parameters(fit.model), "train_seconds": seconds[label]})
-                fits.append(fit)
-                children[f"{k}/{seed}"] = child.info.run_id if child else None
+    with runs.parent(name) as parent, tempfile.TemporaryDirectory(prefix=f"tsarena-{name}-") as scratch:
+        matrices = {k: write_scaled_fold(SPLIT, k, Path(scratch) / f"fold_{k}.npy") for k in folds}
+        tasks = [FitTask(name, k, seed, model_params, train.model_dump(mode="json"), str(SPLIT), str(matrices[k]))
+                 for k in folds for seed in train.seeds]
+        windows = load_fold(SPLIT, folds[-1], scaled=matrices[folds[-1]])  # the served model's fold
+        run_ids = runs.open_children(parent, [(t.label, {"train.seed": t.seed, "fold": t.fold},
+                                               {"seed": str(t.seed), "fold": str(t.fold)}) for t in tasks],
+                                     (windows.matrix, windows.targets))
+        # side by side, there is no progress bar: a line per epoch
+        reporters = [epoch_reporter(t.label, lambda row, r=r: runs.log_epoch(r, row), lines=jobs > 1)
+                     for t, r in zip(tasks, run_ids)]
+        progress(f"train@{name}: {n_fits} fit(s), {jobs} at a time, {train.threads} thread(s) each", runs.enabled)
+
+        def done(i: int, result) -> None:
+            best = min(result.fit.history, key=lambda row: row["val_loss"])
+            runs.close_child(run_ids[i], {"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
+                                          "model.n_parameters": result.n_parameters, "train_seconds": result.seconds})
+            progress(f"{tasks[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s", runs.enabled)
+
+        try:
+            results = run_fits(tasks, jobs, train.threads, lambda i, row: reporters[i](row), done)
+        except StageInterrupted:
+            runs.end_open_children("KILLED")
+            raise
+        except BaseException:
+            runs.end_open_children("FAILED")
+            raise
         if not runs.enabled:
             return  # a DDP worker trained in step with rank 0; rank 0 logs and writes
-        served = served_fit(fits)  # the last fold's: `windows` is that fold
-        compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(seconds.values()),
+        fits = [result.restore() for result in results]
+        served = served_fit(fits)
+        compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(r.seconds for r in results),
                    "infer_us": sum(f.infer_us for f in fits) / len(fits), "tune_trials": tuned["trials"],
                    "tune_cpu_seconds": tuned.get("cpu_seconds", 0.0)}
         runs.log_metrics({"model.n_parameters": compute["n_parameters"], "train_seconds": compute["train_seconds"],
@@ -72,6 +88,7 @@ def main() -> None:
                                        [Member(name, served.params, served.dims, 1.0, served.model)])
             bundle.save(tmp / "bundle")
             logged = tr.log_bundle(name, tmp / "bundle", *signature_example(bundle, SPLIT))
+            children = {f"{t.fold}/{t.seed}": r for t, r in zip(tasks, run_ids)}
             write_json(tmp / "run.json", runs.run_info(parent, children, served={"fold": served.fold, "seed": served.seed},
                                                        **logged, **compute))
             save_checkpoint(tmp / "model.pt", name, served.params, served.dims, served.model)

@@ -55,7 +55,7 @@ def main() -> None:
 
     # the study's name is its inputs' digest: a shared storage resumes the same search, never mixes two
     mine = {k: v for k, v in config.flatten({"train": train, "tune": tune}).items()
-            if not k.startswith("tune.space.") or k.startswith(f"tune.space.{name}.")}
+            if (not k.startswith("tune.space.") or k.startswith(f"tune.space.{name}.")) and k != "train.jobs"}
     inputs = json.dumps([tr.dvc_out_md5("split", str(SPLIT)), base, mine], sort_keys=True, default=str)
     study_name = f"tsarena-{name}-{hashlib.sha256(inputs.encode()).hexdigest()[:12]}"
     runs = tr.StageRuns(f"tune@{name}", ("split", str(SPLIT)), config.flatten(params), params["tracking"])

@@ -111,7 +111,10 @@ def test_checkpoint_round_trip_predicts_the_same(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_refit_with_the_same_seed_is_bit_identical(name):
+def test_refit_with_the_same_seed_is_bit_identical_with_or_without_deterministic_kernels(name, monkeypatch):
+    """Seeding is what makes a CPU fit reproducible: the same weights whether or not torch's
+    deterministic mode is on (the engine leaves it off on CPU, where it only costs time)."""
+    from tsarena import training
     from tsarena.fitting import fit_one
     from tsarena.windows import Windows
 
@@ -124,7 +127,14 @@ def test_refit_with_the_same_seed_is_bit_identical(name):
                       None)
     params = parse_section(name, {}).model_dump(mode="json")  # dropout on: its masks must be seeded too
     train = TrainParams(max_epochs=2, batch_size=32, accelerator="cpu")
-    a, b = fit_one(name, params, windows, train, seed=3), fit_one(name, params, windows, train, seed=3)
+    a = fit_one(name, params, windows, train, seed=3)
+    assert not torch.are_deterministic_algorithms_enabled()
+    monkeypatch.setattr(training, "deterministic_mode", lambda accelerator: True)
+    try:
+        b = fit_one(name, params, windows, train, seed=3)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
     assert a.history == b.history
     for (k1, v1), (k2, v2) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
         assert k1 == k2 and torch.equal(v1, v2), k1

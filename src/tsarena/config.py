@@ -159,6 +159,13 @@ class TrainParams(Section):
     devices: Annotated[int, Field(ge=1, le=1024)] = 1
     num_nodes: Annotated[int, Field(ge=1, le=1024)] = 1
     strategy: Literal["auto", "ddp"] = "auto"
+    # torch.compile the model for training: pays only for some architectures (BENCHMARKS.md, "compile")
+    compile: bool = False
+    # a fit's intra-op threads: part of its result (reductions split by thread count), so fixed, not
+    # derived from the machine; 1 makes a fit reproducible on any machine
+    threads: Annotated[int, Field(ge=1, le=1024)] = 1
+    # fits run side by side in worker processes; auto: cores // threads. A speed knob: no result changes
+    jobs: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = "auto"
     # one model (and one MLflow run) per seed; evaluate reports mean, std, min and max across them
     seeds: Annotated[list[int], Field(min_length=1, max_length=100)] = Field(default_factory=lambda: [42])
 

@@ -202,12 +202,6 @@ def run_tags(stage: str, data_md5: str, flat_params: dict[str, Any]) -> dict[str
     }
 
 
-def log_windows_input(matrix: np.ndarray, targets: np.ndarray, source: str, md5: str, name: str = "windows") -> None:
-    """Dataset lineage with DVC's md5 as digest (MLflow's own digest hashes only 10,000 rows)."""
-    dataset = mlflow.data.from_numpy(matrix, targets=targets, source=source, name=name, digest=md5[:36])
-    mlflow.log_input(dataset, context="training")
-
-
 def pip_requirements() -> list[str]:
     """Explicit, so MLflow does not spend seconds inferring them; tsarena itself travels as code."""
     from importlib.metadata import version
@@ -281,7 +275,7 @@ class StageRuns:
 
     def __init__(self, stage: str, source: tuple[str, str], flat_params: dict[str, Any], tracking_params: Any,
                  enabled: bool = True):
-        self.enabled, self.stage, self.flat, self.current = enabled, stage, flat_params, stage
+        self.enabled, self.stage, self.flat, self.children = enabled, stage, flat_params, {}
         self.source, self.md5 = source[1], dvc_out_md5(*source)
         if enabled:
             self.uri = resolve_uri(tracking_params.uri)
@@ -313,27 +307,57 @@ class StageRuns:
         with self.guard(f"the {name} run"), stack:
             yield active
 
-    @contextlib.contextmanager
-    def child(self, name: str, params: dict[str, Any], tags: dict[str, str], dataset: tuple[np.ndarray, np.ndarray]
-              ) -> Iterator[Any]:
-        """A nested run with the stage's params plus `params`, and the training data as its input."""
+    def open_children(self, parent: Any, fits: list[tuple[str, dict[str, Any], dict[str, str]]],
+                      dataset: tuple[np.ndarray, np.ndarray]) -> list[str | None]:
+        """One nested run per fit (name, extra params, extra tags), all created now and in this order, RUNNING
+        until close_child: with fits running side by side, the store is written by this process alone."""
         if not self.enabled:
-            yield None
-            return
-        with self.guard(f"starting run {name}"):
-            stack = contextlib.ExitStack()
-            active = stack.enter_context(run(self.experiment_id, name,
-                                             {**run_tags(self.stage, self.md5, self.flat), **tags}, nested=True))
-            mlflow.log_params({**self.flat, **params})
-            log_windows_input(*dataset, self.source, self.md5, name=name)
-        self.current = name
-        with self.guard(f"run {name}"), stack:
-            yield active
+            return [None] * len(fits)
+        from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 
-    def log_epoch(self, row: dict[str, float]) -> None:
+        client, ids = MlflowClient(self.uri), []
+        for name, params, tags in fits:
+            with self.guard(f"starting run {name}"):
+                run_ = client.create_run(self.experiment_id, run_name=name, tags={
+                    **run_tags(self.stage, self.md5, self.flat), **tags, "mlflow.parentRunId": parent.info.run_id})
+                ids.append(run_.info.run_id)
+                client.log_batch(run_.info.run_id, params=[Param(k, str(v)) for k, v in {**self.flat, **params}.items()])
+                # lineage with DVC's md5 as digest (MLflow's own digest hashes only 10,000 rows)
+                data = mlflow.data.from_numpy(dataset[0], targets=dataset[1], source=self.source, name=name,
+                                              digest=self.md5[:36])
+                client.log_inputs(run_.info.run_id, datasets=[DatasetInput(
+                    data._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
+        self.children = dict(zip(ids, (name for name, _, _ in fits)))
+        return ids
+
+    def log_epoch(self, run_id: str | None, row: dict[str, float]) -> None:
         if self.enabled:
-            with self.guard(f"training of {self.current} (epoch {int(row['epoch'])})"):
-                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            with self.guard(f"training of {self.children[run_id]} (epoch {int(row['epoch'])})"):
+                MlflowClient(self.uri).log_batch(run_id, metrics=[Metric(k, float(v), now, int(row["epoch"]))
+                                                                  for k, v in row.items() if k != "epoch"])
+
+    def close_child(self, run_id: str | None, metrics: dict[str, float]) -> None:
+        """A fit's final metrics, and its run FINISHED."""
+        if self.enabled:
+            from mlflow.entities import Metric
+
+            now, client = int(time.time() * 1000), MlflowClient(self.uri)
+            with self.guard(f"closing run {self.children[run_id]}"):
+                client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+                client.set_terminated(run_id, "FINISHED")
+            self.children[run_id] = None
+
+    def end_open_children(self, status: str) -> None:
+        """On failure or interruption: every fit run not yet closed ends FAILED or KILLED (best effort: the
+        store may be what failed; the next execution marks what is left)."""
+        if self.enabled:
+            client = MlflowClient(self.uri)
+            for run_id in [r for r, name in self.children.items() if name is not None]:
+                with contextlib.suppress(Exception):
+                    client.set_terminated(run_id, status)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.enabled:

@@ -11,7 +11,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
@@ -97,6 +96,9 @@ class Forecaster(L.LightningModule):
     ):
         super().__init__()
         self.model = model
+        # torch.compile'd forward for training (train.compile); not a submodule, so the state dict,
+        # the optimizer and the checkpoint see the plain model's parameters, which it shares
+        self.__dict__["forward_model"] = torch.compile(model) if params.compile else model
         self.params = params
         self.loss = loss
         self.scales = {"train": 1.0, "val": 1.0, **(scales or {})}
@@ -119,7 +121,7 @@ class Forecaster(L.LightningModule):
 
     def _step(self, ends: torch.Tensor, split: str) -> torch.Tensor:
         windows, target = self.gather(ends)
-        loss = self.loss(self.model(windows), target) / self.scales[split]
+        loss = self.loss(self.forward_model(windows), target) / self.scales[split]
         # summed here and logged once per epoch: self.log per step costs ~1 ms of Python
         self.loss_sums[split] = self.loss_sums[split] + loss.detach() * len(ends)  # not in place: any device
         self.counts[split] += len(ends)
@@ -165,8 +167,11 @@ class Forecaster(L.LightningModule):
 
 
 def interactive() -> bool:
-    """A progress bar on a terminal; line logs under CI or when output is piped."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    """A progress bar on a terminal; line logs under CI, when output is piped, and never from a worker
+    process (several bars would overwrite each other; the stage prints their epochs as lines)."""
+    import multiprocessing
+
+    return sys.stderr.isatty() and not os.environ.get("CI") and multiprocessing.parent_process() is None
 
 
 def progress(line: str, enabled: bool = True) -> None:
@@ -175,19 +180,41 @@ def progress(line: str, enabled: bool = True) -> None:
         print(line, flush=True)
 
 
-def epoch_reporter(label: str, log: Callable[[dict[str, float]], None]) -> Callable[[dict[str, float]], None]:
-    """Per epoch: `log` the row (MLflow), and print one line when there is no progress bar (CI, pipes)."""
+def epoch_reporter(label: str, log: Callable[[dict[str, float]], None], lines: bool = False
+                   ) -> Callable[[dict[str, float]], None]:
+    """Per epoch: `log` the row (MLflow), and print one line when there is no progress bar (CI, pipes,
+    or `lines`: fits in worker processes)."""
 
     def on_epoch(row: dict[str, float]) -> None:
         log(row)
-        if not interactive():
+        if lines or not interactive():
             progress(f"{label} epoch {row['epoch']:>3}: train_loss {row['train_loss']:.5f} "
                      f"val_loss {row['val_loss']:.5f} lr {row['lr']:.2e}")
 
     return on_epoch
 
 
-def make_trainer(params: TrainParams, callbacks: list[L.Callback], root_dir: str) -> L.Trainer:
+class BestWeights(L.Callback):
+    """The best epoch's weights (lowest val_loss), kept as a copy in memory: what ModelCheckpoint
+    gives, without writing and re-reading a file every time validation improves."""
+
+    def __init__(self) -> None:
+        self.best, self.state = float("inf"), None
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if module.val_loss < self.best:  # NaN never is: a diverged epoch is not kept
+            self.best = module.val_loss
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+
+
+def deterministic_mode(accelerator: str) -> bool | str:
+    """CUDA needs deterministic kernels for bit-identical reruns. On CPU a seeded fit is already
+    bit-identical (checked for every architecture: tests/test_models.py), and the deterministic mode
+    would only cost time (it fills every new tensor with NaN first)."""
+    return False if accelerator == "cpu" or not torch.cuda.is_available() else "warn"
+
+
+def make_trainer(params: TrainParams, callbacks: list[L.Callback]) -> L.Trainer:
     return L.Trainer(
         max_epochs=params.max_epochs,
         accelerator=params.accelerator,
@@ -196,13 +223,13 @@ def make_trainer(params: TrainParams, callbacks: list[L.Callback], root_dir: str
         strategy=params.strategy,
         precision=params.precision,
         gradient_clip_val=params.grad_clip or None,
-        deterministic=True if params.accelerator == "cpu" or not torch.cuda.is_available() else "warn",
+        deterministic=deterministic_mode(params.accelerator),
         logger=False,
+        enable_checkpointing=False,  # BestWeights keeps the best epoch
         enable_model_summary=False,
         enable_progress_bar=interactive(),
         num_sanity_val_steps=0,
         callbacks=callbacks,
-        default_root_dir=root_dir,
     )
 
 
@@ -231,19 +258,16 @@ def fit(
     """
     seed_all(seed)
     module = Forecaster(model, matrix, targets, seq_len, params, loss, on_epoch, scales)
-    with tempfile.TemporaryDirectory(prefix="tsarena-ckpt-") as root:
-        best = ModelCheckpoint(dirpath=root, filename="best", monitor="val_loss", mode="min", save_weights_only=True)
-        stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)
-        trainer = make_trainer(params, [best, stop, *(callbacks or [])], root)
-        trainer.fit(
-            module,
-            train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),
-            val_dataloaders=loader(ends["val"], params.batch_size, shuffle=False),
-        )
-        if not trainer.is_global_zero:  # a DDP worker: rank 0 holds the checkpoint and the result
-            return module.history
-        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    best = BestWeights()
+    stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)
+    trainer = make_trainer(params, [best, stop, *(callbacks or [])])
+    trainer.fit(
+        module,
+        train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),
+        val_dataloaders=loader(ends["val"], params.batch_size, shuffle=False),
+    )
+    if best.state is not None:  # every epoch NaN: the last weights stay (and its val_loss says so)
+        model.load_state_dict(best.state)
     model.cpu().eval()
     return module.history
 

@@ -120,9 +120,12 @@ def run_study(study_name: str, name: str, base: dict, train: TrainParams, tune: 
     storage = open_storage(tune.storage, journal if tune.jobs > 1 else None)
     study = make_study(study_name, tune, storage)
     if tune.jobs == 1:
+        import torch
+
+        torch.set_num_threads(train.threads)
         study.optimize(Objective(name, base, train, tune, load_fold(split, 1)), n_trials=tune.trials)
         return study
-    threads = max(1, (os.cpu_count() or 1) // tune.jobs)
+    threads = train.threads  # a trial's fit is the fit train@ would run with these values
     context = multiprocessing.get_context("spawn")
     args = (study_name, tune.storage, journal, name, base, train.model_dump(mode="json"), tune.model_dump(mode="json"),
             split, threads)

@@ -280,19 +280,31 @@ def read_meta(path: str | Path) -> dict:
     return json.loads((Path(path) / "meta.json").read_text())
 
 
-def load_fold(path: str | Path, k: int) -> Windows:
+def write_scaled_fold(path: str | Path, k: int, out: Path, chunk_rows: int = 65_536) -> Path:
+    """Fold k's scaled matrix as an .npy file, written chunk by chunk (never whole in memory), for
+    `load_fold(..., scaled=out)`: processes that map it share one copy of its pages."""
+    features = np.load(Path(path) / "features.npy", mmap_mode="r")
+    state = json.loads((Path(path) / f"fold_{k}" / "scaler.json").read_text())
+    chunks = ((start, features[start : start + chunk_rows]) for start in range(0, len(features), chunk_rows))
+    write_matrix(out, chunks, features.shape, state)
+    return out
+
+
+def load_fold(path: str | Path, k: int, scaled: Path | None = None) -> Windows:
     """Fold k (from 1) as Windows: the matrix scaled with that fold's own training statistics.
 
-    The single split is fold 1 of 1: every stage reads every split this one way.
+    The single split is fold 1 of 1: every stage reads every split this one way. `scaled`: that matrix
+    already written by write_scaled_fold, mapped copy-on-write (writable for torch, shared, not copied).
     """
     path = Path(path)
     meta = read_meta(path)
     fold = path / f"fold_{k}"
-    features = np.load(path / "features.npy", mmap_mode="r")
     scaler = json.loads((fold / "scaler.json").read_text())
+    matrix = np.load(scaled, mmap_mode="c") if scaled else apply_scaler(np.load(path / "features.npy", mmap_mode="r"),
+                                                                         scaler)
     return Windows(
-        matrix=apply_scaler(features, scaler),
-        targets=np.load(path / "targets.npy"),
+        matrix=matrix,
+        targets=np.load(path / "targets.npy", mmap_mode="c" if scaled else None),
         ends={name: np.load(fold / f"{name}_ends.npy") for name in SPLITS},
         meta={**{key: value for key, value in meta.items() if key != "folds"}, **meta["folds"][k - 1],
               "scaler_state": scaler},

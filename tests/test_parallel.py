@@ -1,0 +1,113 @@
+"""Fits side by side (`train.jobs`): the same bytes and MLflow runs as one after another, one writer to
+the store, and an interrupt that stops every worker. In a temporary git repo with a real SQLite store."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_repo
+from tsarena.errors import TsarenaError
+from tsarena.fitpool import cores, resolve_jobs
+
+OUTPUTS = ("data/predictions/tcn.parquet", "data/models/tcn/model.pt", "data/models/tcn/histories.csv",
+           "data/models/tcn/bundle/members.json")
+
+
+@pytest.mark.parametrize("jobs, threads, n_fits, devices, expected", [
+    (1, 1, 8, 1, 1), (4, 1, 8, 1, 4), (4, 1, 2, 1, 2), ("auto", 1, 1, 1, 1), ("auto", 1, 64, 1, cores()),
+    ("auto", 2 * cores(), 64, 1, 1), ("auto", 1, 64, 2, 1)])
+def test_jobs_fill_the_machine_never_beyond_the_fits(jobs, threads, n_fits, devices, expected):
+    assert resolve_jobs(jobs, threads, n_fits, devices) == expected
+
+
+def test_jobs_with_several_devices_is_one_clear_error():
+    with pytest.raises(TsarenaError, match="train.jobs=2 with train.devices=2"):
+        resolve_jobs(2, 1, 8, devices=2)
+
+
+def digests(repo) -> dict[str, str]:
+    return {path: hashlib.md5((repo.path / path).read_bytes()).hexdigest() for path in OUTPUTS}
+
+
+def fit_runs(client, parent) -> dict[str, dict]:
+    """Each fit's run by name: params, final metrics, the val_loss curve, status, worker-visible tags."""
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return {run.info.run_name: {"params": run.data.params, "status": run.info.status,
+                                "best": (run.data.metrics["best_val_loss"], run.data.metrics["best_epoch"]),
+                                "curve": [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val_loss")],
+                                "input": run.inputs.dataset_inputs[0].dataset.digest}
+            for run in children}
+
+
+@pytest.mark.e2e
+def test_fits_in_two_processes_equal_fits_one_after_another(tmp_path):
+    repo = make_repo(tmp_path, {"arena": {"models": ["tcn"]}, "window": {"folds": 2},
+                                "train": {"max_epochs": 2, "seeds": [0, 1], "jobs": 1}})
+    serial = repo.dvc("repro", "train@tcn").stdout
+    assert "4 fit(s), 1 at a time, 1 thread(s) each" in serial
+    first = digests(repo)
+    repo.set_params({"train": {"jobs": 2}})
+    assert "Data and pipelines are up to date" in repo.dvc("repro", "train@tcn").stdout  # a speed knob: cached
+    parallel = repo.dvc("repro", "--force", "train@tcn").stdout
+    assert "4 fit(s), 2 at a time, 1 thread(s) each" in parallel
+    assert digests(repo) == first
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(repo.mlflow_uri)
+    experiment = client.get_experiment_by_name("tsarena")
+    parents = client.search_runs([experiment.experiment_id], "attributes.run_name = 'tcn'", order_by=["start_time"])
+    assert [p.info.status for p in parents] == ["FINISHED", "FINISHED"]
+    one, two = (fit_runs(client, p) for p in parents)
+    assert sorted(one) == [f"tcn fold={k} seed={s}" for k in (1, 2) for s in (0, 1)]
+    assert one == two  # same params, metrics, curves and lineage: only the wall-clock differs
+    assert "train.jobs" not in parents[1].data.params
+
+
+def worker_pids(pid: int) -> set[int]:
+    """The live children of process `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_every_worker_leaves_no_output_and_marks_every_run_killed(tmp_path):
+    repo = make_repo(tmp_path, {"arena": {"models": ["tcn"]},
+                                "train": {"max_epochs": 500, "patience": 500, "seeds": [0, 1], "jobs": 2}})
+    repo.dvc("repro", "tune@tcn")
+    proc = subprocess.Popen([sys.executable, "pipeline/train.py", "tcn"], cwd=repo.path, env=repo.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "epoch   1:" in line:
+            break
+    workers = worker_pids(proc.pid)
+    assert len(workers) >= 2  # the two fit workers (and multiprocessing's resource tracker)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1] == "error: interrupted by SIGTERM; no output was written"
+    time.sleep(1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+    assert not (repo.path / "data/models/tcn").exists() and not (repo.path / "data/predictions/tcn.parquet").exists()
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(repo.mlflow_uri)
+    experiment = client.get_experiment_by_name("tsarena")
+    status = {r.info.run_name: r.info.status for r in client.search_runs([experiment.experiment_id])}
+    assert status == {"tcn": "KILLED", "tcn fold=1 seed=0": "KILLED", "tcn fold=1 seed=1": "KILLED"}
