@@ -65,7 +65,7 @@ def main() -> None:
     print(f"forecasts identical across train.jobs values: {same}")
     print("->", save("arena" if not args.models else "arena_subset",
                      {"models": models, "seeds": args.seeds, "folds": args.folds, "rows": rows,
-                      "forecasts_identical": same}))
+                      "forecasts_identical": same, "forecast_md5": digests}))
 
 
 if __name__ == "__main__":
