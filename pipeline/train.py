@@ -43,9 +43,7 @@ def main() -> None:
     from tsarena.serving import Bundle, Member, signature_example
     from tsarena.training import epoch_reporter, is_worker_process, progress
 
-    # train.jobs changes no result: it is not among the run's params (nor the stage's in dvc.yaml)
-    flat = {k: v for k, v in config.flatten(params).items() if k != "train.jobs"}
-    runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), flat, params["tracking"],
+    runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"],
                         enabled=not is_worker_process())
     with runs.parent(name) as parent, tempfile.TemporaryDirectory(prefix=f"tsarena-{name}-") as scratch:
         matrices = {k: write_scaled_fold(SPLIT, k, Path(scratch) / f"fold_{k}.npy") for k in folds}

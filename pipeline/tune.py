@@ -54,11 +54,11 @@ def main() -> None:
     from tsarena.tuning import configuration, run_study
 
     # the study's name is its inputs' digest: a shared storage resumes the same search, never mixes two
-    mine = {k: v for k, v in config.flatten({"train": train, "tune": tune}).items()
-            if (not k.startswith("tune.space.") or k.startswith(f"tune.space.{name}.")) and k != "train.jobs"}
+    mine = {k: v for k, v in config.result_params({"train": train, "tune": tune}).items()
+            if not k.startswith("tune.space.") or k.startswith(f"tune.space.{name}.")}
     inputs = json.dumps([tr.dvc_out_md5("split", str(SPLIT)), base, mine], sort_keys=True, default=str)
     study_name = f"tsarena-{name}-{hashlib.sha256(inputs.encode()).hexdigest()[:12]}"
-    runs = tr.StageRuns(f"tune@{name}", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
+    runs = tr.StageRuns(f"tune@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"])
     started_wall, started_cpu = time.perf_counter(), cpu_seconds()
     with runs.parent(f"tune {name}") as parent, tempfile.TemporaryDirectory(prefix="tsarena-tune-") as scratch:
         study = run_study(study_name, name, base, train, tune, str(SPLIT), f"{scratch}/journal.log")

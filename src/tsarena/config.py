@@ -386,6 +386,15 @@ def load(*sections: str, path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return {name: parse_section(name, raw.get(name)) for name in sections}
 
 
+# params that change how fast a stage runs, never what it computes: not in dvc.yaml, not logged as run params
+SPEED_ONLY = ("train.jobs",)
+
+
+def result_params(params: dict[str, Any]) -> dict[str, Any]:
+    """flatten(params) without SPEED_ONLY: what a run's results depend on (its MLflow params, a study's name)."""
+    return {k: v for k, v in flatten(params).items() if k not in SPEED_ONLY}
+
+
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Dotted names (`lstm.hidden_size`) for MLflow, identical across models where meaning is."""
     flat: dict[str, Any] = {}

@@ -275,11 +275,13 @@ class StageRuns:
 
     def __init__(self, stage: str, source: tuple[str, str], flat_params: dict[str, Any], tracking_params: Any,
                  enabled: bool = True):
-        self.enabled, self.stage, self.flat, self.children = enabled, stage, flat_params, {}
+        self.enabled, self.stage, self.flat = enabled, stage, flat_params
+        self.open_runs: dict[str, str] = {}  # fit runs not yet closed: id -> name
         self.source, self.md5 = source[1], dvc_out_md5(*source)
         if enabled:
             self.uri = resolve_uri(tracking_params.uri)
             self.experiment_id = connect(self.uri, tracking_params.experiment)  # fails fast, before training
+            self.client = MlflowClient(self.uri)  # one per stage: per-epoch logging reuses it
             mark_dead_runs_failed(self.uri, self.experiment_id, stage)
 
     @contextlib.contextmanager
@@ -313,9 +315,9 @@ class StageRuns:
         until close_child: with fits running side by side, the store is written by this process alone."""
         if not self.enabled:
             return [None] * len(fits)
-        from mlflow.entities import DatasetInput, InputTag, Param, RunTag
+        from mlflow.entities import DatasetInput, InputTag, Param
 
-        client, ids = MlflowClient(self.uri), []
+        client, ids = self.client, []
         for name, params, tags in fits:
             with self.guard(f"starting run {name}"):
                 run_ = client.create_run(self.experiment_id, run_name=name, tags={
@@ -327,7 +329,7 @@ class StageRuns:
                                               digest=self.md5[:36])
                 client.log_inputs(run_.info.run_id, datasets=[DatasetInput(
                     data._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
-        self.children = dict(zip(ids, (name for name, _, _ in fits)))
+        self.open_runs = dict(zip(ids, (name for name, _, _ in fits)))
         return ids
 
     def log_epoch(self, run_id: str | None, row: dict[str, float]) -> None:
@@ -335,8 +337,8 @@ class StageRuns:
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            with self.guard(f"training of {self.children[run_id]} (epoch {int(row['epoch'])})"):
-                MlflowClient(self.uri).log_batch(run_id, metrics=[Metric(k, float(v), now, int(row["epoch"]))
+            with self.guard(f"training of {self.open_runs[run_id]} (epoch {int(row['epoch'])})"):
+                self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, int(row["epoch"]))
                                                                   for k, v in row.items() if k != "epoch"])
 
     def close_child(self, run_id: str | None, metrics: dict[str, float]) -> None:
@@ -344,20 +346,19 @@ class StageRuns:
         if self.enabled:
             from mlflow.entities import Metric
 
-            now, client = int(time.time() * 1000), MlflowClient(self.uri)
-            with self.guard(f"closing run {self.children[run_id]}"):
-                client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-                client.set_terminated(run_id, "FINISHED")
-            self.children[run_id] = None
+            now = int(time.time() * 1000)
+            with self.guard(f"closing run {self.open_runs[run_id]}"):
+                self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+                self.client.set_terminated(run_id, "FINISHED")
+            del self.open_runs[run_id]
 
     def end_open_children(self, status: str) -> None:
         """On failure or interruption: every fit run not yet closed ends FAILED or KILLED (best effort: the
         store may be what failed; the next execution marks what is left)."""
         if self.enabled:
-            client = MlflowClient(self.uri)
-            for run_id in [r for r, name in self.children.items() if name is not None]:
+            for run_id in list(self.open_runs):
                 with contextlib.suppress(Exception):
-                    client.set_terminated(run_id, status)
+                    self.client.set_terminated(run_id, status)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.enabled:
@@ -377,7 +378,7 @@ class StageRuns:
             return
         from mlflow.entities import Metric, Param, RunTag
 
-        client = MlflowClient(self.uri)
+        client = self.client
         with self.guard(f"logging {len(trials)} tuning trials"):
             for trial in trials:
                 name = f"{prefix} trial={trial['number']}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import sys
 import warnings
@@ -169,8 +170,6 @@ class Forecaster(L.LightningModule):
 def interactive() -> bool:
     """A progress bar on a terminal; line logs under CI, when output is piped, and never from a worker
     process (several bars would overwrite each other; the stage prints their epochs as lines)."""
-    import multiprocessing
-
     return sys.stderr.isatty() and not os.environ.get("CI") and multiprocessing.parent_process() is None
 
 
