@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from tsarena.errors import TsarenaError
 
@@ -166,6 +166,14 @@ class TrainParams(Section):
     threads: Annotated[int, Field(ge=1, le=1024)] = 1
     # fits run side by side in worker processes; auto: cores // threads. A speed knob: no result changes
     jobs: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = "auto"
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _jobs_auto_or_count(cls, value: object) -> object:
+        """One message for both ways to get it wrong (the union would report only its first branch)."""
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024):
+            return value
+        raise ValueError(f"auto or a number of processes from 1 to 1024, got {value!r}")
     # one model (and one MLflow run) per seed; evaluate reports mean, std, min and max across them
     seeds: Annotated[list[int], Field(min_length=1, max_length=100)] = Field(default_factory=lambda: [42])
 
