@@ -165,6 +165,7 @@ def per_fit(work: Path, small: Path, args) -> None:
         print(table(rows, ["model", "seconds", "peak_rss_mib", "two_series_mib", "added_mib",
                            "added_beyond_matrix_mib", "within_2x_matrix"]))
         payload["architectures"] = rows
+        print("->", save("memory_fits", payload))
     if args.jobs:
         rows = []
         for folder in (work, small):
@@ -176,9 +177,16 @@ def per_fit(work: Path, small: Path, args) -> None:
                 rows.append({"train.jobs": jobs, "data": label, "seconds": round(seconds, 1), "peak_pss_mib": round(peak)})
                 print(rows[-1], flush=True)
         print(table(rows, ["train.jobs", "data", "seconds", "peak_pss_mib"]))
-        payload["jobs"] = rows
+        peak = {(r["train.jobs"], r["data"]): r["peak_pss_mib"] for r in rows}
+        # what one fit adds with the data: the 1-job stage at 1M rows over 2 series, less the matrix it maps
+        one_fit = peak[1, "1M rows"] - peak[1, "2 series"] - matrix_mib
+        bound = peak[2, "2 series"] + 2 * one_fit + matrix_mib
+        print(f"one fit adds {one_fit:.0f} MiB beyond the matrix; bound for 2 jobs = 2-job stage on 2 series "
+              f"{peak[2, '2 series']} + 2 x {one_fit:.0f} + matrix {matrix_mib:.1f} = {bound:.0f} MiB; "
+              f"measured {peak[2, '1M rows']} MiB")
+        payload["jobs"], payload["one_fit_adds_mib"], payload["bound_mib"] = rows, one_fit, bound
+        print("->", save("memory_jobs", {k: v for k, v in payload.items() if k != "architectures"}))
     print(f"rows {matrix.shape[0]:,}, features {matrix.shape[1]}, feature matrix {matrix_mib:.1f} MiB")
-    print("->", save("memory_fits", payload))
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(small, ignore_errors=True)
 

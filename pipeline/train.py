@@ -18,6 +18,7 @@ from tsarena.fitting import check_batch, served_fit
 from tsarena.io import atomic_dir, atomic_file, read_json, write_json
 from tsarena.layout import SPLIT, model_dir, predictions_path, tuned_path
 from tsarena.models import architecture_names, n_parameters, save_checkpoint
+from tsarena.predictions import concat_tables
 from tsarena.windows import load_fold, read_meta, write_scaled_fold
 
 
@@ -47,8 +48,8 @@ def main() -> None:
                         enabled=not is_worker_process())
     with runs.parent(name) as parent, tempfile.TemporaryDirectory(prefix=f"tsarena-{name}-") as scratch:
         matrices = {k: write_scaled_fold(SPLIT, k, Path(scratch) / f"fold_{k}.npy") for k in folds}
-        tasks = [FitTask(name, k, seed, model_params, train.model_dump(mode="json"), str(SPLIT), str(matrices[k]))
-                 for k in folds for seed in train.seeds]
+        tasks = [FitTask(name, k, seed, model_params, train.model_dump(mode="json"), str(SPLIT), str(matrices[k]),
+                         str(Path(scratch) / f"forecasts_{k}_{seed}.parquet")) for k in folds for seed in train.seeds]
         windows = load_fold(SPLIT, folds[-1], scaled=matrices[folds[-1]])  # the served model's fold
         run_ids = runs.open_children(parent, [(t.label, {"train.seed": t.seed, "fold": t.fold},
                                                {"seed": str(t.seed), "fold": str(t.fold)}) for t in tasks],
@@ -74,8 +75,9 @@ def main() -> None:
             raise
         if not runs.enabled:
             return  # a DDP worker trained in step with rank 0; rank 0 logs and writes
-        fits = [result.restore() for result in results]
-        served = served_fit(fits)
+        fits = [result.fit for result in results]  # without models: only the served one is rebuilt
+        chosen = served_fit(fits)
+        served = next(r for r in results if r.fit is chosen).restore()
         compute = {"n_parameters": n_parameters(served.model), "train_seconds": sum(r.seconds for r in results),
                    "infer_us": sum(f.infer_us for f in fits) / len(fits), "tune_trials": tuned["trials"],
                    "tune_cpu_seconds": tuned.get("cpu_seconds", 0.0)}
@@ -92,7 +94,7 @@ def main() -> None:
             save_checkpoint(tmp / "model.pt", name, served.params, served.dims, served.model)
             pd.concat([f.history_frame() for f in fits], ignore_index=True).to_csv(tmp / "histories.csv", index=False)
             with atomic_file(predictions_path(name)) as out:
-                pd.concat([f.predictions for f in fits], ignore_index=True).to_parquet(out, index=False)
+                concat_tables([Path(t.forecasts) for t in tasks], out)
     print(f"train@{name}: {n_fits} fit(s); served: fold {served.fold} seed {served.seed} "
           f"(val_loss {served.best_val_loss:.5f}); run {parent.info.run_id}")
 

@@ -31,6 +31,23 @@ def test_jobs_with_several_devices_is_one_clear_error():
         resolve_jobs(2, 1, 8, devices=2)
 
 
+def test_forecasts_join_a_table_at_a_time_into_what_one_concat_gives(tmp_path):
+    """Workers' forecast files become the stage's table without the stage holding them all."""
+    import numpy as np
+    import pandas as pd
+
+    from tsarena.predictions import concat_tables, predictions_frame
+
+    rng = np.random.default_rng(0)
+    frames = [predictions_frame("tcn", fold, seed, {s: (np.arange(n) + 7 * fold, rng.normal(size=n))
+                                                    for s, n in (("val", 5), ("test", 3 + seed))})
+              for fold in (1, 2) for seed in (0, 1)]
+    for i, frame in enumerate(frames):
+        frame.to_parquet(tmp_path / f"{i}.parquet", index=False)
+    concat_tables([tmp_path / f"{i}.parquet" for i in range(len(frames))], tmp_path / "all.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "all.parquet"), pd.concat(frames, ignore_index=True))
+
+
 def digests(repo) -> dict[str, str]:
     return {path: hashlib.md5((repo.path / path).read_bytes()).hexdigest() for path in OUTPUTS}
 

@@ -2,8 +2,9 @@
 
 A fit's numbers depend on its intra-op thread count (`train.threads`: reductions split differently),
 never on how many fits run beside it, so `train.jobs` is a speed knob only. Workers map each fold's
-scaled matrix from one file (shared pages, no copy) and send back plain data: the weights as bytes,
-forecasts, the history, and each epoch's row as it lands. They never touch MLflow; the stage's own
+scaled matrix from one file (shared pages, no copy), write their forecasts to a file, and send back
+small plain data: the weights as bytes, the history, and each epoch's row as it lands (the forecasts
+never cross a queue, so the stage's process never holds them all). They never touch MLflow; the stage's own
 process logs everything, so a SQLite store sees one writer.
 """
 
@@ -35,6 +36,7 @@ class FitTask:
     train: dict  # TrainParams as JSON
     split: str
     matrix: str  # the fold's scaled matrix (windows.write_scaled_fold)
+    forecasts: str  # where the fit writes its predictions table (Parquet)
 
     @property
     def label(self) -> str:
@@ -43,9 +45,10 @@ class FitTask:
 
 @dataclass
 class FitResult:
-    """A fit without its live model: weights as bytes, so it crosses a process boundary unchanged."""
+    """A fit without its live model and forecasts: weights as bytes, so it crosses a process boundary
+    unchanged; forecasts in the task's file."""
 
-    fit: Any  # fitting.Fit with model=None
+    fit: Any  # fitting.Fit with model=None, predictions=None
     state: bytes
     seconds: float
     n_parameters: int
@@ -82,7 +85,8 @@ def resolve_jobs(jobs: int | str, threads: int, n_fits: int, devices: int = 1, n
 
 
 def run_task(task: FitTask, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
-    """One fit, in whichever process: load the fold (mapped), train, forecast, hand back plain data."""
+    """One fit, in whichever process: load the fold (mapped), train, write the forecasts, hand back
+    plain data."""
     import torch
 
     from tsarena.config import TrainParams
@@ -94,9 +98,10 @@ def run_task(task: FitTask, on_epoch: Callable[[dict], None] | None = None) -> F
     started = time.perf_counter()
     fit = fit_one(task.name, task.params, windows, TrainParams.model_validate(task.train), task.seed, on_epoch)
     seconds = time.perf_counter() - started
+    fit.predictions.to_parquet(task.forecasts, index=False)
     buffer = io.BytesIO()
     torch.save(fit.model.state_dict(), buffer)
-    return FitResult(replace(fit, model=None), buffer.getvalue(), seconds, n_parameters(fit.model))
+    return FitResult(replace(fit, model=None, predictions=None), buffer.getvalue(), seconds, n_parameters(fit.model))
 
 
 def _die_with_parent(parent: int) -> None:

@@ -43,7 +43,7 @@ class Fit:
     params: dict
     dims: dict
     history: list[dict]
-    predictions: pd.DataFrame
+    predictions: pd.DataFrame | None  # None once written to a file (fitpool)
     infer_us: float  # microseconds per test window (batched forecast, CPU or the fit's device)
 
     @property

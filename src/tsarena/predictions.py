@@ -7,6 +7,8 @@ ensembles and calibrations are fit without touching test; evaluate reads only th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -26,6 +28,15 @@ def predictions_frame(model: str, fold: int, seed: int, forecasts: dict[str, tup
                            "row": np.asarray(rows, dtype=np.int64), "forecast": np.asarray(values, dtype=np.float64)})
              for split, (rows, values) in forecasts.items()]
     return pd.concat(parts, ignore_index=True)[PREDICTION_COLUMNS]
+
+
+def concat_tables(parts: list[Path], out: Path) -> None:
+    """Predictions tables -> one file, a table at a time: the stage never holds every fit's forecasts."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(out, pq.read_schema(parts[0])) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part))
 
 
 def empty_predictions() -> pd.DataFrame:
