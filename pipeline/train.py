@@ -6,7 +6,6 @@ identical to running them one after another. The served model: the last fold's b
 """
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +14,7 @@ from tsarena import config
 from tsarena.errors import StageInterrupted, TsarenaError, stage_main
 from tsarena.fitpool import FitTask, resolve_jobs, run_fits
 from tsarena.fitting import check_batch, served_fit
-from tsarena.io import atomic_dir, atomic_file, read_json, write_json
+from tsarena.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
 from tsarena.layout import SPLIT, model_dir, predictions_path, tuned_path
 from tsarena.models import architecture_names, n_parameters, save_checkpoint
 from tsarena.predictions import concat_tables
@@ -46,7 +45,7 @@ def main() -> None:
 
     runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"],
                         enabled=not is_worker_process())
-    with runs.parent(name) as parent, tempfile.TemporaryDirectory(prefix=f"tsarena-{name}-") as scratch:
+    with runs.parent(name) as parent, scratch_dir(f"train-{name}") as scratch:
         matrices = {k: write_scaled_fold(SPLIT, k, Path(scratch) / f"fold_{k}.npy") for k in folds}
         tasks = [FitTask(name, k, seed, model_params, train.model_dump(mode="json"), str(SPLIT), str(matrices[k]),
                          str(Path(scratch) / f"forecasts_{k}_{seed}.parquet")) for k in folds for seed in train.seeds]

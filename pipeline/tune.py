@@ -9,13 +9,12 @@ import argparse
 import hashlib
 import json
 import resource
-import tempfile
 import time
 
 from tsarena import config
 from tsarena.errors import TsarenaError, stage_main
 from tsarena.fitting import check_batch
-from tsarena.io import write_json
+from tsarena.io import scratch_dir, write_json
 from tsarena.layout import SPLIT, tuned_path
 from tsarena.models import architecture_names
 from tsarena.windows import read_meta
@@ -60,7 +59,7 @@ def main() -> None:
     study_name = f"tsarena-{name}-{hashlib.sha256(inputs.encode()).hexdigest()[:12]}"
     runs = tr.StageRuns(f"tune@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"])
     started_wall, started_cpu = time.perf_counter(), cpu_seconds()
-    with runs.parent(f"tune {name}") as parent, tempfile.TemporaryDirectory(prefix="tsarena-tune-") as scratch:
+    with runs.parent(f"tune {name}") as parent, scratch_dir(f"tune-{name}") as scratch:
         study = run_study(study_name, name, base, train, tune, str(SPLIT), f"{scratch}/journal.log")
         records = [trial_record(t) for t in study.trials]
         complete = [t for t in study.trials if t.state.name == "COMPLETE"]

@@ -4,7 +4,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +73,22 @@ def test_runs_of_a_dead_process_are_marked_failed_and_live_ones_are_left_alone(t
     assert client.get_run(other.info.run_id).info.status == "RUNNING"  # another stage's run: not ours to judge
 
 
+def test_scratch_folders_of_dead_processes_are_removed_and_live_ones_left_alone(tmp_path):
+    from tsarena.io import scratch_dir
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead, alive = tmp_path / f"train-lstm-{gone.pid}-ab_1", tmp_path / f"tune-tft-{os.getppid()}-cd2"
+    other = tmp_path / "not-ours"
+    for folder in (dead, alive, other):
+        folder.mkdir()
+        (folder / "fold_1.npy").write_bytes(b"x")
+    with scratch_dir("train-lstm", root=tmp_path) as mine:
+        assert mine.is_dir() and mine.name.startswith(f"train-lstm-{os.getpid()}-")
+        assert not dead.exists() and alive.is_dir() and other.is_dir()
+    assert not mine.exists()
+
+
 @pytest.mark.e2e
 def test_kill_9_mid_training_leaves_runs_that_the_next_execution_marks_failed(tmp_path):
     repo = make_repo(tmp_path, {"train": {"max_epochs": 500, "patience": 500}})
@@ -82,6 +100,8 @@ def test_kill_9_mid_training_leaves_runs_that_the_next_execution_marks_failed(tm
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    scratch = Path(tempfile.gettempdir()) / f"tsarena-scratch-{os.getuid()}"
+    assert list(scratch.glob(f"train-lstm-{proc.pid}-*"))  # a kill -9 leaves the stage's scratch behind
     from mlflow import MlflowClient
 
     client = MlflowClient(repo.mlflow_uri)
@@ -97,6 +117,7 @@ def test_kill_9_mid_training_leaves_runs_that_the_next_execution_marks_failed(tm
         after = client.get_run(run.info.run_id)
         assert after.info.status == "FAILED" and "ended without closing the run" in after.data.tags["failed_reason"]
     assert (repo.path / "data/models/lstm/bundle/members.json").is_file()
+    assert not list(scratch.glob(f"train-lstm-{proc.pid}-*"))  # the killed stage's scaled matrix, removed by the next one
 
 
 @pytest.mark.e2e

@@ -50,6 +50,26 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def scratch_dir(label: str, root: Path | None = None) -> Iterator[Path]:
+    """A stage's working folder (scaled matrices, forecast files), removed when the block ends. A
+    stage killed with -9 cannot remove its own, so each one first removes the folders of processes
+    that are gone: at 1M rows a fold's matrix is 56 MiB, and /tmp is not ours to fill."""
+    import psutil
+
+    root = root or Path(tempfile.gettempdir()) / f"tsarena-scratch-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    for old in root.iterdir():  # named <label>-<pid>-<random>
+        pid = old.name.rsplit("-", 2)[-2] if old.name.count("-") >= 2 else ""
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{label}-{os.getpid()}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def git_root() -> Path | None:
     """The enclosing git checkout of the current directory, or None outside one."""
     import subprocess
