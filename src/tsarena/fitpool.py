@@ -3,9 +3,9 @@
 A fit's numbers depend on its intra-op thread count (`train.threads`: reductions split differently),
 never on how many fits run beside it, so `train.jobs` is a speed knob only. Workers map each fold's
 scaled matrix from one file (shared pages, no copy), write their forecasts to a file, and send back
-small plain data: the weights as bytes, the history, and each epoch's row as it lands (the forecasts
-never cross a queue, so the stage's process never holds them all). They never touch MLflow; the stage's own
-process logs everything, so a SQLite store sees one writer.
+small plain data: the weights as bytes, the history, and each epoch's row as it lands (forecasts
+never cross a queue, so the stage's process never holds them all). They never touch MLflow; the
+stage's own process logs everything, so a SQLite store sees one writer.
 """
 
 from __future__ import annotations
