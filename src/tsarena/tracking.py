@@ -237,26 +237,18 @@ def log_bundle(name: str, folder: Path, example: Any, output: Any) -> dict[str, 
     return {"model_uri": info.model_uri, "model_id": info.model_id}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def mark_dead_runs_failed(uri: str, experiment_id: str, stage: str) -> list[str]:
     """Runs of `stage` left RUNNING by an execution that died (kill -9, power loss) become FAILED,
     tagged with why. Only runs started on this host whose process is gone: a live worker of a
     queued sweep, or a run from another machine, is never touched."""
+    import psutil
+
     client, host, failed = MlflowClient(uri), socket.gethostname(), []
     stale = client.search_runs([experiment_id], f"tags.stage = '{stage}' and attributes.status = 'RUNNING'")
     for found in stale:
         tags = found.data.tags
         pid = int(tags.get("pid", "0") or 0)
-        if tags.get("host") != host or not pid or pid == os.getpid() or _alive(pid):
+        if tags.get("host") != host or not pid or pid == os.getpid() or psutil.pid_exists(pid):
             continue
         client.set_tag(found.info.run_id, "failed_reason",
                        f"its process ({host}, pid {pid}) ended without closing the run; marked FAILED by the next "
@@ -339,7 +331,7 @@ class StageRuns:
             now = int(time.time() * 1000)
             with self.guard(f"training of {self.open_runs[run_id]} (epoch {int(row['epoch'])})"):
                 self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, int(row["epoch"]))
-                                                                  for k, v in row.items() if k != "epoch"])
+                                                       for k, v in row.items() if k != "epoch"])
 
     def close_child(self, run_id: str | None, metrics: dict[str, float]) -> None:
         """A fit's final metrics, and its run FINISHED."""
