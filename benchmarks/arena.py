@@ -12,30 +12,10 @@ import argparse
 import hashlib
 import re
 import shutil
-import tempfile
-from pathlib import Path
-
-import yaml
 
 from common import save, table
-from pipeline import BIN, ROOT, sh
+from pipeline import BIN, fresh_repo, sh
 from tsarena.models import architecture_names
-
-
-def fresh_copy(models: list[str], seeds: list[int], folds: int, jobs: str) -> Path:
-    work = Path(tempfile.mkdtemp(prefix="tsarena-arena-"))
-    for item in ("dvc.yaml", "params.yaml", "pipeline", "src", "data/input", ".gitignore", ".dvcignore"):
-        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    params["arena"]["models"] = models
-    params["train"].update(seeds=seeds, jobs=jobs if jobs == "auto" else int(jobs))
-    params["window"]["folds"] = folds
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(work, "git", "init", "-q")
-    sh(work, str(BIN / "dvc"), "init", "-q")
-    sh(work, "git", "add", "-A")
-    sh(work, "git", "commit", "-qm", "bench")
-    return work
 
 
 def main() -> None:
@@ -48,7 +28,8 @@ def main() -> None:
     models = args.models or architecture_names()
     rows, digests = [], {}
     for jobs in args.jobs:
-        work = fresh_copy(models, args.seeds, args.folds, jobs)
+        work = fresh_repo("tsarena-arena-", arena={"models": models}, window={"folds": args.folds},
+                          train={"seeds": args.seeds, "jobs": jobs if jobs == "auto" else int(jobs)})
         seconds, out = sh(work, str(BIN / "dvc"), "repro")
         fits = sum(int(n) for n in re.findall(r"train@\w+: (\d+) fit\(s\), ", out))
         in_parallel = sorted(set(re.findall(r"fit\(s\), (\d+) at a time", out)))

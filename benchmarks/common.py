@@ -24,6 +24,16 @@ def default_shaped_data(n_rows: int = 4968, n_features: int = 15, seq_len: int =
     return matrix, targets, {"train": ends[:a], "val": ends[a:b], "test": ends[b:]}
 
 
+def edit_params(work: Path, **sections: dict[str, Any]) -> None:
+    """Update params.yaml in a benchmark's copy of the repo: edit_params(work, train={"jobs": 2})."""
+    import yaml
+
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import save, table
+from common import edit_params, save, table
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -85,12 +85,6 @@ def peak_tree_pss(cwd: Path, *args: str) -> tuple[float, float]:
     if proc.returncode:
         raise SystemExit(f"{args} failed:\n{proc.stderr.read()[-3000:]}")
     return time.perf_counter() - start, peak
-
-
-def set_train(work: Path, **values) -> None:
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    params["train"].update(values)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def setup(days: int, series: int) -> Path:
@@ -172,7 +166,7 @@ def per_fit(work: Path, small: Path, args) -> None:
             run(folder, "pipeline/tune.py", "dlinear")
         for jobs in (1, 2):
             for label, folder in (("1M rows", work), ("2 series", small)):
-                set_train(folder, seeds=[0, 1], jobs=jobs, max_epochs=1)
+                edit_params(folder, train={"seeds": [0, 1], "jobs": jobs, "max_epochs": 1})
                 seconds, peak = peak_tree_pss(folder, "pipeline/train.py", "dlinear")
                 rows.append({"train.jobs": jobs, "data": label, "seconds": round(seconds, 1), "peak_pss_mib": round(peak)})
                 print(rows[-1], flush=True)

@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
-from common import save, table
+from common import edit_params, save, table
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,36 +37,38 @@ def sh(cwd: Path, *cmd: str, path: str = "") -> tuple[float, str]:
     return time.perf_counter() - start, out
 
 
+def fresh_repo(prefix: str, **sections: dict) -> Path:
+    """A temporary copy of this repo (its own git, DVC and MLflow store), params.yaml edited, committed."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    for item in ("dvc.yaml", "params.yaml", "pipeline", "src", "data/input", ".gitignore", ".dvcignore"):
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
+    edit_params(work, **sections)
+    sh(work, "git", "init", "-q")
+    sh(work, str(BIN / "dvc"), "init", "-q")
+    sh(work, "git", "add", "-A")
+    sh(work, "git", "commit", "-qm", "bench")
+    return work
+
+
+def repro(work: Path, label: str, *cmd: str) -> dict:
+    """Time a DVC command; the row says which stages it ran."""
+    seconds, out = sh(work, str(BIN / "dvc"), *(cmd or ("repro",)))
+    stages = re.findall(r"Running stage '([\w@]+)'", out)
+    return {"run": label, "seconds": round(seconds, 2), "stages_run": ",".join(stages) or "-"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--robust", action="store_true", help="also time 3 seeds x 4 walk-forward folds")
     parser.add_argument("--noop-rounds", type=int, default=7)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tsarena-bench-"))
-    for item in ("dvc.yaml", "params.yaml", "pipeline", "src", "data/input", ".gitignore", ".dvcignore"):
-        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
-    sh(work, "git", "init", "-q")
-    sh(work, str(BIN / "dvc"), "init", "-q")
-    sh(work, "git", "add", "-A")
-    sh(work, "git", "commit", "-qm", "bench")
-    rows = []
-    for label, edit in [("cold dvc repro (default data)", None), ("no-op dvc repro", None),
-                        ("after editing lstm.hidden_size", 48)]:
-        if label.startswith("no-op"):
-            rows += noop_side_by_side(work, args.noop_rounds)
-            continue
-        if edit:
-            params = yaml.safe_load((work / "params.yaml").read_text())
-            params["lstm"]["hidden_size"] = edit
-            (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        seconds, out = sh(work, str(BIN / "dvc"), "repro")
-        stages = re.findall(r"Running stage '([\w@]+)'", out)
-        rows.append({"run": label, "seconds": round(seconds, 2), "stages_run": ",".join(stages) or "-"})
+    work = fresh_repo("tsarena-bench-")
+    rows = [repro(work, "cold dvc repro (default data)"), *noop_side_by_side(work, args.noop_rounds)]
+    edit_params(work, lstm={"hidden_size": 48})
+    rows.append(repro(work, "after editing lstm.hidden_size"))
     if args.robust:
-        seconds, out = sh(work, str(BIN / "dvc"), "exp", "run", "-S", "train.seeds=[0,1,2]", "-S", "window.folds=4")
-        stages = re.findall(r"Running stage '([\w@]+)'", out)
-        rows.append({"run": "3 seeds x 4 walk-forward folds (dvc exp run)", "seconds": round(seconds, 2),
-                     "stages_run": ",".join(stages)})
+        rows.append(repro(work, "3 seeds x 4 walk-forward folds (dvc exp run)",
+                          "exp", "run", "-S", "train.seeds=[0,1,2]", "-S", "window.folds=4"))
     print(table(rows, ["run", "seconds", "stages_run"]))
     print("->", save("pipeline", {"rows": rows}))
     shutil.rmtree(work, ignore_errors=True)
