@@ -8,7 +8,7 @@ import pandas as pd
 from tsarena import config, report
 from tsarena.errors import stage_main
 from tsarena.io import atomic_dir
-from tsarena.layout import ORACLE, model_dir, trained
+from tsarena.layout import BEST_RANKED, CHAMPION, ORACLE, model_dir, trained
 from tsarena.referee import date_losses, mean_ranks
 
 EVAL, OUT = Path("data/eval"), Path("data/reports")
@@ -40,14 +40,16 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
             "skill_vs_rw_pct": f"{champion['skill_vs_rw_pct']:.4g}"}
     for key, value in tags.items():
         client.set_model_version_tag(params.registered_model, version, key, value)
+    client.set_registered_model_alias(params.registered_model, BEST_RANKED, version)
     if not failures:
-        client.set_registered_model_alias(params.registered_model, "champion", version)
+        client.set_registered_model_alias(params.registered_model, CHAMPION, version)
         note = (f"{what} with alias `champion`: the SPA test rejects that nothing beats the random walk, {name} is in "
                 f"the model confidence set, and its Holm-adjusted DM p-value is below {params.alpha}.")
     else:
         reason = "; ".join(failures)
         client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason[:5000])
-        note = f"{what}, but the `champion` alias was left where it was: {reason}."
+        note = (f"{what} with alias `{BEST_RANKED}`, but the `champion` alias was left where it was: {reason}. "
+                f"To forecast with it anyway: `tsarena predict FILE --model {BEST_RANKED}`.")
     description = (f"{name}: raw OHLCV prices in, forecast per ticker out (tsarena self-contained model). "
                    f"{note} Evidence: {evidence}")
     client.update_model_version(params.registered_model, version, description=description[:5000])

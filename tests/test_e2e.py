@@ -16,7 +16,7 @@ import yaml
 from conftest import BIN, make_repo
 
 pytestmark = pytest.mark.e2e
-STAGES = ["ingest", "feature", "split", "tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines",
+STAGES = ["check", "ingest", "feature", "split", "tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines",
           "ensemble", "evaluate", "compare"]
 
 
@@ -129,7 +129,7 @@ def test_logged_model_takes_raw_prices_and_reproduces_the_evaluated_forecast(ar1
     run = json.loads((repo.path / "data/models/lstm/run.json").read_text())
     mlflow.set_tracking_uri(run["tracking_uri"])
     model = mlflow.pyfunc.load_model(run["model_uri"])
-    assert {c.name for c in model.metadata.get_input_schema().inputs} >= {"date", "close", "open", "volume"}
+    assert model.metadata.get_input_schema() is None  # the input contract is tsarena's, not a schema that drops columns
     raw = pd.read_csv(tmp_path / "p.csv")
     out = model.predict(raw)
     assert out["as_of"].tolist() == [str(row["date"].date())]
@@ -235,7 +235,7 @@ def test_predict_errors_are_one_line_and_create_no_store(ar1, tmp_path):
     proc = repo.run(str(BIN / "tsarena"), "predict", str(good), "--model", "nosuch", check=False,
                     MLFLOW_TRACKING_URI=repo.mlflow_uri)
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
-    assert "models:/tsarena-forecaster@nosuch" in proc.stderr
+    assert "tsarena-forecaster has no alias 'nosuch' (its aliases: best_ranked, champion)" in proc.stderr
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     import subprocess
@@ -252,8 +252,8 @@ def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1):
     original = (repo.path / "params.yaml").read_text()
     repo.set_params({"features": {"rsi_window": 10}})
     status = json.loads(repo.dvc("status", "--json").stdout)
-    assert set(status) == {"feature"}  # DVC flags the stage whose params changed; never ingest
-    assert ran(repo.dvc("repro", "feature").stdout) == {"feature"}
+    assert set(status) == {"check", "feature"}  # DVC flags the stages whose params changed; never ingest
+    assert ran(repo.dvc("repro", "feature").stdout) == {"check", "feature"}
     # its new output invalidates the next stage, and so on down (every stage's deps: test_dvc_contract.py)
     assert set(json.loads(repo.dvc("status", "--json").stdout)) == {"split"}
     (repo.path / "params.yaml").write_text(original)
@@ -267,7 +267,7 @@ def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, c
     lstm_runs, transformer_runs = len(runs_by_name(client, "lstm")), len(runs_by_name(client, "transformer"))
     repo.set_params({"lstm": {"hidden_size": 8}})
     out = repo.dvc("repro").stdout
-    assert ran(out) == {"tune@lstm", "train@lstm", "ensemble", "evaluate", "compare"}
+    assert ran(out) == {"check", "tune@lstm", "train@lstm", "ensemble", "evaluate", "compare"}
     runs = runs_by_name(client, "lstm")
     assert len(runs) == lstm_runs + 1 and runs[-1].data.params["lstm.hidden_size"] == "8"
     assert len(runs_by_name(client, "transformer")) == transformer_runs
@@ -276,6 +276,36 @@ def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, c
     out = repo.dvc("repro").stdout
     assert ran(out) == set() and "is cached" in out
     assert len(runs_by_name(client, "lstm")) == lstm_runs + 1
+
+
+def test_an_edit_no_stage_reads_fails_the_cached_pipeline_with_one_line(ar1):
+    """A misspelt key or section, a bad speed-only value or an unknown architecture is listed by no stage
+    that would run: on a cached pipeline `check` (which tracks the whole file) fails first, alone."""
+    repo, _ = ar1
+    original = (repo.path / "params.yaml").read_text()
+    cases = [({"train": {"max_epoch": 3}}, "error: unknown key 'max_epoch' (train.max_epoch)"),
+             ({"trainer": {"max_epochs": 3}}, "error: unknown section 'trainer' (params.yaml)"),
+             ({"tune": {"space": {"tcn": {"hiden_siz": {"choices": [8]}}}}}, "(tune.space.tcn.hiden_siz)"),
+             ({"train": {"jobs": 0}}, "error: auto or a number of processes from 1 to 1024, got 0 (train.jobs)"),
+             ({"arena": {"models": ["lstm", "gpt5"]}}, "error: unknown architecture 'gpt5' (registered: cnn_lstm,")]
+    try:
+        for edit, line in cases:
+            (repo.path / "params.yaml").write_text(original)
+            repo.set_params(edit)
+            proc = repo.dvc("repro", check=False)
+            errors = [text for text in (proc.stdout + proc.stderr).splitlines() if text.startswith("error:")]
+            assert proc.returncode != 0 and len(errors) == 1 and line in errors[0], (edit, errors)
+            assert ran(proc.stdout) == {"check"}, edit
+        # a valid edit that nothing reads: said in one line, nothing else runs
+        (repo.path / "params.yaml").write_text(original)
+        repo.set_params({"tcn": {"dropout": 0.25}})
+        out = repo.dvc("repro").stdout
+        assert "note: tcn.dropout was edited, but tcn is not in arena.models ['lstm', 'transformer']" in out
+        assert ran(out) == {"check"}
+    finally:
+        (repo.path / "params.yaml").write_text(original)
+    assert ran(repo.dvc("repro").stdout) <= {"check"}
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
 
 
 def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):

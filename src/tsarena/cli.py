@@ -1,4 +1,5 @@
-"""`tsarena predict`: forecasts for a raw prices CSV from a self-contained model.
+"""`tsarena predict`: forecasts for a raw prices CSV from a self-contained model; `tsarena serve`: the same
+model over HTTP (`mlflow models serve`, checked first).
 
 The model carries its own preprocessing (feature params, fitted scaler, window length), so this
 reads nothing from the workspace: it works from any directory, and a later change to params.yaml
@@ -13,11 +14,16 @@ import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from tsarena.errors import TsarenaError
 from tsarena.io import git_root
+from tsarena.layout import BEST_RANKED, CHAMPION, model_dir
+
+if TYPE_CHECKING:
+    from tsarena.serving import Bundle
 
 REGISTERED_MODEL = "tsarena-forecaster"
 
@@ -27,8 +33,6 @@ def local_bundle(model: str) -> Path | None:
     root = git_root()
     candidates = [Path(model), Path(model) / "bundle"]
     if root is not None and "/" not in model:
-        from tsarena.layout import model_dir
-
         candidates.append(root / model_dir(model) / "bundle")
     return next((c for c in candidates if (c / "members.json").is_file()), None)
 
@@ -45,66 +49,123 @@ def tracking_uri(given: str | None) -> str:
                        "--tracking-uri or MLFLOW_TRACKING_URI")
 
 
-def load_model(model: str, registered: str, uri: str | None):
-    """(a callable raw prices -> forecasts, the extra columns its input needs): a local bundle, or an
-    MLflow model (alias, version, run)."""
-    from tsarena.features import PRICE_INPUTS, raw_extras
-
-    found = None if ":/" in model else local_bundle(model)
-    if found is not None:
-        from tsarena.serving import Bundle
-
-        bundle = Bundle.load(found)
-        return bundle.forecast, raw_extras(bundle.preprocess["features"])
-    target = model if ":/" in model else f"models:/{registered}@{model}"
-    uri = tracking_uri(uri)
+def open_store(given: str | None) -> str:
+    """The tracking URI to read models from, checked to exist (a missing SQLite file is never created)."""
+    uri = tracking_uri(given)
     sqlite = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
     if sqlite and not Path(sqlite).is_file():
         raise TsarenaError(f"MLflow tracking store {uri} does not exist", "--tracking-uri or MLFLOW_TRACKING_URI")
     import mlflow
 
     mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def alias_problem(registered: str, alias: str, uri: str) -> TsarenaError | None:
+    """Why `models:/<registered>@<alias>` does not exist, in one line that says what to run instead."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri)
+    try:
+        model = client.get_registered_model(registered)
+    except MlflowException:
+        return TsarenaError(f"no registered model {registered!r} in {uri}: run `dvc repro` (compare registers it)",
+                            "--registered-model")
+    if alias in model.aliases:
+        return None
+    if alias == CHAMPION and BEST_RANKED in model.aliases:
+        best = client.get_model_version(registered, model.aliases[BEST_RANKED])
+        reason = best.tags.get("champion_rejected", "the corrected evidence did not hold")
+        return TsarenaError(
+            f"{registered} has no champion: the last comparison found no model that beats the random walk on "
+            f"corrected evidence ({reason}); to use its best-ranked model anyway "
+            f"({best.tags.get('architecture', '?')}, version {best.version}) pass --model {BEST_RANKED}", "--model")
+    return TsarenaError(f"{registered} has no alias {alias!r} (its aliases: {', '.join(sorted(model.aliases)) or 'none'})",
+                        "--model")
+
+
+def model_uri(model: str, registered: str, uri: str) -> str:
+    """An MLflow model URI for --model: a URI as given, an alias resolved to its version or explained."""
+    if ":/" in model:
+        return model
+    problem = alias_problem(registered, model, uri)
+    if problem is not None:
+        raise problem
+    from mlflow import MlflowClient
+
+    return f"models:/{registered}/{MlflowClient(uri).get_model_version_by_alias(registered, model).version}"
+
+
+def load_bundle(model: str, registered: str, uri: str | None) -> Bundle:
+    """The model behind --model: a trained model on disk, or an MLflow model (alias, version, run) whose
+    pyfunc is tsarena's, so this runs the `Bundle.forecast` that MLflow's predict and its server run."""
+    from tsarena.serving import Bundle
+
+    found = None if ":/" in model else local_bundle(model)
+    if found is not None:
+        return Bundle.load(found)
+    store = open_store(uri)
+    target = model_uri(model, registered, store)
+    import mlflow
+
     try:
         loaded = mlflow.pyfunc.load_model(target)
     except Exception as exc:  # MLflow raises many types for "not there": one line names what was asked for
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise TsarenaError(f"cannot load model {target!r} from {uri}: {reason}", "--model") from None
-    schema = loaded.metadata.get_input_schema()
-    extras = [n for n in (schema.input_names() if schema else []) if n not in PRICE_INPUTS]
-    return (lambda prices: loaded.predict(prices)), extras
+        raise TsarenaError(f"cannot load model {target!r} from {store}: {reason}", "--model") from None
+    bundle = getattr(loaded.unwrap_python_model(), "bundle", None)
+    if bundle is None:
+        raise TsarenaError(f"{target} is not a tsarena model", "--model")
+    return bundle
 
 
-def read_prices(path: Path, extras: list[str]) -> pd.DataFrame:
-    """The CSV with the checks of `data.source: csv` (errors name the line), dates as text for the model;
-    `extras`: the user's own columns the model was trained with."""
-    from tsarena.data.sources import read_csv
-    from tsarena.data.validate import normalise_prices
-    from tsarena.serving import INPUT_MAX_NAN_RUN, INPUT_NAN_POLICY
+def predict(args: argparse.Namespace) -> pd.DataFrame:
+    from tsarena.data.sources import read_csv_text
 
-    table, lines = read_csv(path)
-    prices = normalise_prices(table, str(path), labels=lines, nan_policy=INPUT_NAN_POLICY,
-                              max_nan_run=INPUT_MAX_NAN_RUN, sort=True, extras=extras)
-    return prices.assign(date=prices["date"].dt.strftime("%Y-%m-%d"))
+    if not args.csv.is_file():  # before contacting any store
+        raise TsarenaError("file not found", str(args.csv))
+    bundle = load_bundle(args.model, args.registered_model, args.tracking_uri)
+    table, lines = read_csv_text(args.csv)
+    return bundle.forecast(table, str(args.csv), lines)
+
+
+def serve(args: argparse.Namespace) -> None:
+    """`mlflow models serve` of the resolved model with this environment's tools on PATH (MLflow starts
+    `uvicorn` by name): a missing alias is one line here, not MLflow's traceback."""
+    store = open_store(args.tracking_uri)
+    target = model_uri(args.model, args.registered_model, store)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", target, "--env-manager", "local",
+               "-h", args.host, "-p", str(args.port)]
+    print(f"serving {target} from {store} at http://{args.host}:{args.port}/invocations", file=sys.stderr, flush=True)
+    os.execve(command[0], command, env)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tsarena", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"tsarena {version('tsarena')}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="forecasts for a prices CSV (same format as data.source: csv)")
-    p.add_argument("csv", type=Path, help="prices CSV: date, close, optional open/high/low/volume/ticker")
-    p.add_argument("--model", default="champion",
-                   help="a registry alias (default: champion), an MLflow URI (models:/NAME/3, runs:/ID/model), "
-                        "or a trained model: a name under data/models/ or a model folder")
-    p.add_argument("--registered-model", default=REGISTERED_MODEL, help="registered model the alias belongs to")
-    p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else this repo's mlflow.db")
+    p = sub.add_parser("predict", help="forecasts for a prices CSV (what data.source: csv accepts)")
+    p.add_argument("csv", type=Path, help="prices CSV: date, close, optional open/high/low/volume/adj close/ticker")
+    s = sub.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve), checked first")
+    s.add_argument("--port", type=int, default=5001)
+    s.add_argument("--host", default="127.0.0.1")
+    for command in (p, s):
+        command.add_argument(
+            "--model", default=CHAMPION,
+            help=f"a registry alias (default: champion; {BEST_RANKED}: the last comparison's best-ranked trained model, "
+                 "evidence or not), an MLflow URI (models:/NAME/3, runs:/ID/model)"
+                 + (", or a trained model: a name under data/models/ or a model folder" if command is p else ""))
+        command.add_argument("--registered-model", default=REGISTERED_MODEL, help="registered model the alias belongs to")
+        command.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else this repo's mlflow.db")
     p.add_argument("--output", choices=["table", "csv", "json"], default="table")
     args = parser.parse_args(argv)
     try:
-        if not args.csv.is_file():  # before contacting any store
-            raise TsarenaError("file not found", str(args.csv))
-        forecast, extras = load_model(args.model, args.registered_model, args.tracking_uri)
-        result = pd.DataFrame(forecast(read_prices(args.csv, extras)))
+        if args.command == "serve":
+            serve(args)
+        result = predict(args)
     except TsarenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -8,6 +8,8 @@ from pathlib import Path
 SPLIT = Path("data/split")
 BASELINES = ("random_walk", "drift", "ar", "ridge_last", "linear")
 ORACLE = "oracle"  # the known optimal forecast of a synthetic source: shown, never ranked or registered
+# registry aliases compare sets: the best-ranked trained model every time, champion only on the corrected evidence
+CHAMPION, BEST_RANKED = "champion", "best_ranked"
 
 
 def tuned_path(name: str) -> Path:

@@ -5,7 +5,10 @@ scaler, window length, target kind and horizon (`preprocess.json`), and one or m
 networks as state dicts plus their config (`members.json`, `member_<i>.pt`; loaded weights-only,
 never unpickled). One network is a bundle of one member with weight 1; the ensemble is a bundle of
 its members with their weights. `tsarena predict`, the MLflow pyfunc and `mlflow models serve` all
-run `Bundle.forecast`, so they agree to the last digit, and none reads the workspace.
+run `Bundle.forecast` on the table as the user gave it (`input_prices` is the one normalisation, the
+same checks as `data.source: csv`), so they agree to the last digit, and none reads the workspace.
+The MLflow signature therefore declares outputs only: an input schema would make MLflow rename-check,
+retype and drop columns (an `Adj Close`) before tsarena sees them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,23 @@ from tsarena.errors import TsarenaError
 
 # missing values in a served input: short gaps filled from the past (as data.nan_policy's default)
 INPUT_NAN_POLICY, INPUT_MAX_NAN_RUN = "ffill", 3
+DEFAULT_TICKER = "INPUT"  # an input without a ticker column is one series of this name, on every route
+
+
+def input_prices(raw: pd.DataFrame, where: str, extras: list[str], labels: pd.Series | None = None
+                 ) -> tuple[pd.DataFrame, str]:
+    """The one input contract of every route: what `data.source: csv` accepts (any column case, Adj Close
+    applied as at ingest, text or numeric values, text or datetime dates, optional ticker), validated
+    as there. Returns the price table and which close it is: "adjusted" (from Adj Close) or "raw"."""
+    from tsarena.data.sources import complete_columns, has_adjusted_close
+    from tsarena.data.validate import normalise_prices
+
+    raw = pd.DataFrame(raw)
+    basis = "adjusted" if has_adjusted_close(raw.columns) else "raw"
+    table = complete_columns(raw, where, default_ticker=DEFAULT_TICKER)
+    prices = normalise_prices(table, where, labels=labels, nan_policy=INPUT_NAN_POLICY,
+                              max_nan_run=INPUT_MAX_NAN_RUN, sort=True, extras=extras)
+    return prices, basis
 
 
 @dataclass
@@ -90,17 +110,13 @@ class Bundle:
         kind, horizon = self.preprocess["target_kind"], self.preprocess["horizon"]
         return f"p_up_{horizon}d" if kind == "direction" else f"log_return_{horizon}d"
 
-    def latest_windows(self, raw: pd.DataFrame, where: str) -> tuple[np.ndarray, pd.DataFrame]:
-        """Each ticker's most recent full window, featured and scaled exactly as in training."""
+    def latest_windows(self, prices: pd.DataFrame, where: str) -> tuple[np.ndarray, pd.DataFrame]:
+        """Each ticker's most recent full window of a validated price table, featured and scaled
+        exactly as in training."""
         from tsarena.config import FeatureParams
-        from tsarena.data.sources import complete_columns
-        from tsarena.data.validate import normalise_prices
-        from tsarena.features import build_features, raw_extras
+        from tsarena.features import build_features
         from tsarena.windows import apply_scaler, check_lengths, windows_at
 
-        table = complete_columns(raw, where, default_ticker="INPUT")
-        prices = normalise_prices(table, where, nan_policy=INPUT_NAN_POLICY, max_nan_run=INPUT_MAX_NAN_RUN,
-                                  sort=True, extras=raw_extras(self.preprocess["features"]))
         features, names = build_features(prices, FeatureParams.model_validate(self.preprocess["params"]), labelled=False)
         if names != self.preprocess["features"]:
             raise TsarenaError(f"this model's features {self.preprocess['features']} cannot be rebuilt "
@@ -115,21 +131,26 @@ class Bundle:
         ends = features.groupby("ticker", sort=False).tail(1).index.to_numpy()
         return np.ascontiguousarray(windows_at(matrix, ends, seq_len)), features.loc[ends, ["ticker", "date", "close"]]
 
-    def forecast(self, raw: pd.DataFrame, where: str = "model input") -> pd.DataFrame:
-        """ticker, as_of, close, the forecast (log return over the horizon, or P(up)), and for a
-        return target the implied price."""
+    def forecast(self, raw: pd.DataFrame, where: str = "model input", labels: pd.Series | None = None
+                 ) -> pd.DataFrame:
+        """Raw prices as the user gave them -> per ticker: as_of, close, close_basis (adjusted or raw),
+        the forecast (log return over the horizon, or P(up)), and for a return target the implied price.
+        `labels` name the input's rows in errors (a CSV's line numbers)."""
         import torch
 
+        from tsarena.features import raw_extras
         from tsarena.predictions import target_units
 
-        batch, rows = self.latest_windows(raw, where)
+        prices, basis = input_prices(raw, where, raw_extras(self.preprocess["features"]), labels)
+        batch, rows = self.latest_windows(prices, where)
         with torch.no_grad():
             x = torch.from_numpy(batch)
             forecast = sum(m.weight * target_units(m.model(x).double().numpy(), self.preprocess["target_kind"])
                            for m in self.members)
         out = pd.DataFrame({"ticker": rows["ticker"].astype(str).to_numpy(),
                             "as_of": rows["date"].dt.strftime("%Y-%m-%d").to_numpy(),
-                            "close": rows["close"].to_numpy(dtype=float), self.column: np.asarray(forecast, dtype=float)})
+                            "close": rows["close"].to_numpy(dtype=float), "close_basis": basis,
+                            self.column: np.asarray(forecast, dtype=float)})
         if self.preprocess["target_kind"] == "return":
             out[f"price_{self.preprocess['horizon']}d"] = out["close"] * np.exp(out[self.column])
         return out
@@ -154,6 +175,25 @@ def signature_example(bundle: Bundle, split: Path) -> tuple[pd.DataFrame, pd.Dat
 
 try:  # the MLflow face of a bundle; MLflow is absent only where nothing is served
     import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    class BadInput(MlflowException):
+        """A request tsarena rejects: HTTP 400 whose message is tsarena's one line. MLflow's scoring
+        server rewrites an MlflowException's message to prepend a dump of the whole input, so the
+        message here cannot be reassigned."""
+
+        def __init__(self, line: str):
+            self._line = line
+            super().__init__(line, error_code=INVALID_PARAMETER_VALUE)
+
+        @property
+        def message(self) -> str:
+            return self._line
+
+        @message.setter
+        def message(self, _ignored: str) -> None:
+            pass
 
     class TsarenaModel(mlflow.pyfunc.PythonModel):
         """Logged as code (models-from-code), not pickled; the bundle folder is its artifact."""
@@ -162,6 +202,9 @@ try:  # the MLflow face of a bundle; MLflow is absent only where nothing is serv
             self.bundle = Bundle.load(context.artifacts["bundle"])
 
         def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-            return self.bundle.forecast(pd.DataFrame(model_input))
+            try:
+                return self.bundle.forecast(pd.DataFrame(model_input))
+            except TsarenaError as exc:
+                raise BadInput(str(exc)) from None
 except ImportError:  # pragma: no cover
     pass

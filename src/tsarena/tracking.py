@@ -212,25 +212,23 @@ def pip_requirements() -> list[str]:
 
 def log_bundle(name: str, folder: Path, example: Any, output: Any) -> dict[str, str]:
     """Log a self-contained model (serving.Bundle) as an MLflow pyfunc: models-from-code (no pickle),
-    the bundle folder as its artifact, the tsarena package as its code. Raw prices in, forecasts out."""
+    the bundle folder as its artifact, the tsarena package as its code. Raw prices in, forecasts out.
+
+    The signature declares the output only: the input contract is `serving.input_prices` (any column
+    case, Adj Close, text or datetime dates, integer volume), which an MLflow input schema would
+    narrow by dropping or rejecting columns before tsarena sees them."""
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
     from mlflow.types.utils import _infer_schema
 
     import tsarena
 
-    prices = ("open", "high", "low", "close", "volume")
-    extras = [c for c in example.columns if c not in ("date", "ticker", *prices)]  # a user's own columns
-    inputs = Schema([ColSpec("string", "date"), ColSpec("string", "ticker", required=False),
-                     *[ColSpec("double", c, required=c == "close") for c in prices],
-                     *[ColSpec("double", c) for c in extras]])
     info = mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(__file__).with_name("pyfunc_model.py")),
         artifacts={"bundle": str(folder)},
         code_paths=[str(Path(tsarena.__file__).parent)],
-        signature=ModelSignature(inputs=inputs, outputs=_infer_schema(output)),
+        signature=ModelSignature(inputs=None, outputs=_infer_schema(output)),
         input_example=example,
         pip_requirements=pip_requirements(),
     )

@@ -64,8 +64,14 @@ def complete_columns(table: pd.DataFrame, where: str, default_ticker: str) -> pd
     return table
 
 
-def read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series]:
-    """A user CSV as raw text columns, plus each row's line number for error messages."""
+def has_adjusted_close(columns: pd.Index) -> bool:
+    """Whether a price table gives an adjusted close (then close becomes it: see adjust_for_splits)."""
+    return any(_canonical(c) == "adj close" for c in columns)
+
+
+def read_csv_text(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """A user CSV as it is (its own column names, every value as text), plus each row's line number
+    for error messages."""
     where = str(path)
     if not path.is_file():
         raise TsarenaError("file not found", f"data.csv.path: {where}")
@@ -82,10 +88,16 @@ def read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series]:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise TsarenaError(f"not valid CSV: {str(exc).strip().splitlines()[-1]}", where) from None
-    table = complete_columns(table, where, default_ticker=path.stem.upper())
-    if table.empty:
-        raise TsarenaError("no data rows below the header", where)
     lines = pd.Series([f"line {i + 2}" for i in range(len(table))])
+    return table, lines
+
+
+def read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """A user CSV as the raw price columns (text), ticker defaulting to the file's name, plus line numbers."""
+    table, lines = read_csv_text(path)
+    table = complete_columns(table, str(path), default_ticker=path.stem.upper())
+    if table.empty:
+        raise TsarenaError("no data rows below the header", str(path))
     return table, lines
 
 
