@@ -27,8 +27,8 @@ def oracle(windows: Windows, data) -> dict[str, np.ndarray] | None:
 
 @stage_main
 def main() -> None:
-    params = config.load("baselines", "data")
-    chosen, parts = params["baselines"], []
+    params = config.load("baselines", "data", "tracking")
+    chosen, parts, picked = params["baselines"], [], {}
     for k in range(1, read_meta(SPLIT)["n_folds"] + 1):
         windows = load_fold(SPLIT, k)
         forecasts, picks = forecast_all(windows, chosen.ridge_alphas, chosen.ar_max_lag)
@@ -36,10 +36,21 @@ def main() -> None:
             forecasts[ORACLE] = best
         parts += [predictions_frame(name, k, 0, {s: (windows.ends[s], f) for s, f in by_split.items()})
                   for name, by_split in forecasts.items()]
+        picked[k] = picks
         print(f"baselines: fold {k}: AR order {picks['ar_lag']}, ridge penalty {picks['ridge_last_alpha']:g} (last row), "
               f"{picks['linear_alpha']:g} (window); chosen on the fold's validation split")
+
+    from tsarena import tracking as tr
+
+    # one MLflow run per baseline, like a trained model's: the UI's runs list shows every contestant
+    runs = tr.StageRuns("baselines", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
     with atomic_file(OUT) as tmp:
-        pd.concat(parts, ignore_index=True).to_parquet(tmp, index=False)
+        table = pd.concat(parts, ignore_index=True)
+        table.to_parquet(tmp, index=False)
+        for name in table["model"].unique():
+            with runs.parent(name):
+                runs.log_tags({"kind": "oracle" if name == ORACLE else "baseline", "chosen_per_fold": str(picked)})
+                runs.link_outputs(tmp)
 
 
 if __name__ == "__main__":

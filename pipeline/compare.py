@@ -7,21 +7,27 @@ import pandas as pd
 
 from tsarena import config, report
 from tsarena.errors import stage_main
+from tsarena.evaluation import HEADLINE
 from tsarena.io import atomic_dir
-from tsarena.layout import BEST_RANKED, CHAMPION, ORACLE, model_dir, trained
+from tsarena.layout import BEST_RANKED, CHAMPION, ORACLE, model_dir, predictions_path, producing_stage, trained
 from tsarena.referee import date_losses, mean_ranks
 
 EVAL, OUT = Path("data/eval"), Path("data/reports")
 
 
-def register(champion, runs: dict, evidence: str, failures: list[str], params) -> str:
-    """Register the selected model (its served form) once per run, with tags and a description; move
-    alias `champion` only if the corrected evidence holds (SPA, MCS, Holm-adjusted DM: `failures` empty)."""
+def register(champion, runs: dict, evidence: str, failures: list[str], params) -> tuple[str, str]:
+    """Register the selected model (its served form) once per run, with tags and a description; alias
+    `best_ranked` always, `champion` only if the corrected evidence holds (SPA, MCS, Holm-adjusted DM:
+    `failures` empty). Returns the note for the report (no version number: the report is a DVC output,
+    a pure function of its inputs) and the version it got."""
     from mlflow import MlflowClient
 
     if champion is None:
-        return "No model was trained, so none is registered."
+        return "No model was trained, so none is registered.", ""
     client, name = MlflowClient(), champion["model"]
+    if name not in runs:
+        return (f"{name} is not registered: no MLflow run in this store made its predictions (it was trained against "
+                "another store)."), ""
     run = runs[name]
     existing = client.search_model_versions(f"name = '{params.registered_model}' and run_id = '{run['run_id']}'")
     if existing:  # the same run's model (a re-run of compare alone): never a second version of it
@@ -33,7 +39,7 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
     served = run["served"]
     which = (f"fold {served['fold']}, seed {served['seed']}: the most recent data, and its seed with the lowest "
              "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
-    what = f"**{name}** is registered as `{params.registered_model}` version {version} ({which})"
+    what = f"**{name}** is registered as `{params.registered_model}` ({which})"
     tags = {"architecture": name, "data_md5": run.get("data_md5", ""), "params_hash": run.get("params_hash", ""),
             "git_commit": run.get("git_commit", ""), "dm_pvalue": report.pvalue_text(champion["dm_pvalue"]),
             "dm_pvalue_holm": report.pvalue_text(champion.get("dm_pvalue_holm")), "in_mcs": str(report.is_member(champion.get("in_mcs"))),
@@ -53,17 +59,16 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
     description = (f"{name}: raw OHLCV prices in, forecast per ticker out (tsarena self-contained model). "
                    f"{note} Evidence: {evidence}")
     client.update_model_version(params.registered_model, version, description=description[:5000])
-    return note + (" (This run's model was already registered: no new version.)" if existing else "")
+    return note, f"version {version}" + (" (this run's model was already registered: no new version)" if existing else "")
 
 
 @stage_main
 def main() -> None:
     params = config.load("arena", "compare", "tracking")
     cmp = params["compare"]
-    metrics = json.loads((EVAL / "metrics.json").read_text())
+    metrics = json.loads((EVAL / "scores.json").read_text())
     details = json.loads((EVAL / "details.json").read_text())
     forecasts = pd.read_parquet(EVAL / "forecasts.parquet").sort_values(["model", "seed", "fold", "row"], kind="stable")
-    runs = {m: json.loads((model_dir(m) / "run.json").read_text()) for m in trained(params["arena"])}
     histories = {m: pd.read_csv(model_dir(m) / "histories.csv") for m in params["arena"].models}
 
     n_folds, judged = len(details["folds"]), [m for m in metrics if m != ORACLE]
@@ -85,6 +90,11 @@ def main() -> None:
     uri = tr.resolve_uri(params["tracking"].uri)
     experiment_id = tr.connect(uri, params["tracking"].experiment)
     tr.mark_dead_runs_failed(uri, experiment_id, "compare")
+    found = {m: tr.producer_run(params["tracking"], producing_stage(m), m, predictions_path(m)) for m in table["model"]}
+    runs = {m: run for m, run in found.items() if run is not None and m in trained(params["arena"])}
+    # the verdict on every contestant's own run: the UI's runs list sorts and filters by it
+    tr.log_verdicts({m: run["run_id"] for m, run in found.items() if run is not None}, table, uri)
+    page = tr.set_runs_view(uri, experiment_id, ["rank", *HEADLINE, "in_mcs", "train_seconds"])
     flat = config.flatten(params)
     with atomic_dir(OUT) as tmp:
         table.to_csv(tmp / "comparison.csv", index=False)
@@ -100,16 +110,20 @@ def main() -> None:
                 **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
         with tr.run(experiment_id, "compare", tags) as run:
             mlflow.log_params(flat)
-            note = register(champion, runs, text, failures, cmp)
+            note, version = register(champion, runs, text, failures, cmp)
             mlflow.log_metrics({"spa_pvalue": spa, "mcs_size": int(report.in_mcs(table).sum())})
+            # the leaderboard as an MLflow table (the UI's artifact view), with the training time the report leaves out
+            seconds = {m: run["metrics"].get("train_seconds") for m, run in found.items() if run is not None}
+            mlflow.log_table(table.assign(train_seconds=table["model"].map(seconds)), artifact_file="leaderboard.json")
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
                                                                   folds if n_folds > 1 else None, cmp.select_by))
             mlflow.log_artifacts(str(tmp), artifact_path="report")
             mlflow.set_tag("verdict", text[:5000])
-            mlflow.set_tag("mlflow.note.content", f"{text}\n\n{note}")  # the run's description in the UI
+            mlflow.set_tag("mlflow.note.content", f"{text}\n\n{note} ({version})")  # the run's description in the UI
     print(text)
-    print(note)
-    print(f"compare: report -> {OUT}/comparison.md, run {run.info.run_id}")
+    print(f"{note} ({version})" if version else note)
+    print(f"compare: report -> {OUT}/comparison.md, run {run.info.run_id}; every contestant side by side in the "
+          f"MLflow UI (`mlflow ui`, then open): http://127.0.0.1:5000/{page}")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,11 @@ def main() -> None:
         served = served_weights(weights)
         Bundle.combine({m: model_dir(m) / "bundle" for m in arena.models}, served, tmp / "bundle")
         runs = tr.StageRuns("ensemble", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
-        with runs.parent("ensemble") as run:
+        with runs.parent("ensemble"):
             logged = tr.log_bundle("ensemble", tmp / "bundle", *signature_example(Bundle.load(tmp / "bundle"), SPLIT))
             runs.log_metrics({f"weight.{m}": w for m, w in served.items()})
-            write_json(tmp / "run.json", runs.run_info(run, {}, served={"weights": served}, **logged))
+            write_json(tmp / "served.json", {"served": {"weights": served}})
+            runs.link_outputs(tmp / "predictions.parquet", served={"weights": served}, **logged)
     print(f"ensemble: {arena.ensemble} of {arena.models}; served weights {served}")
 
 

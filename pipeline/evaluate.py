@@ -8,15 +8,15 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.evaluation import (check_predictions, equity_curves, neutral_forecast, score_models, strategy_returns,
-                                test_frame)
+from tsarena.evaluation import (HEADLINE, check_predictions, equity_curves, neutral_forecast, score_models,
+                                strategy_returns, test_frame)
 from tsarena.io import atomic_file, read_json, write_json
-from tsarena.layout import ORACLE, SPLIT, model_dir, predictions_path, producers, trained
+from tsarena.layout import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
 from tsarena.referee import date_losses, referee
 from tsarena.windows import read_meta
 
 OUT = Path("data/eval")
-COMPUTE = ("n_parameters", "train_seconds", "infer_us", "tune_trials", "tune_cpu_seconds")  # from train@'s run.json
+COMPUTE = ("n_parameters", "tune_trials")  # from train@'s served.json (timings are in MLflow only)
 
 
 @stage_main
@@ -51,13 +51,19 @@ def main() -> None:
     for name in judged:
         metrics[name].update(verdicts["models"][name])
 
-    from tsarena.tracking import dvc_out_md5, log_test_metrics
+    from tsarena.tracking import dvc_out_md5, log_test_metrics, producer_run
 
     test_data = frame[frame["model"] == "random_walk"][["date", "ticker", "actual"]]
     digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
-        run = read_json(model_dir(name) / "run.json")
-        metrics[name].update({k: run[k] for k in COMPUTE if k in run})
+        described = read_json(model_dir(name) / "served.json")
+        metrics[name].update({k: described[k] for k in COMPUTE if k in described})
+    for name in metrics:  # every contestant's run gets its test metrics, baselines' too
+        run = producer_run(params["tracking"], producing_stage(name), name, predictions_path(name))
+        if run is None:
+            print(f"note: no MLflow run in this store made {predictions_path(name)} (made against another store): "
+                  f"{name}'s test metrics are in {OUT}/scores.json only")
+            continue
         log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
     with atomic_file(OUT / "forecasts.parquet") as tmp:
@@ -66,7 +72,8 @@ def main() -> None:
         equity_curves(pnl, [m for m in metrics if m != "random_walk"]).to_csv(tmp, index=False)
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
                                       "referee": verdicts})
-    write_json(OUT / "metrics.json", metrics)
+    write_json(OUT / "scores.json", metrics)
+    write_json(OUT / "metrics.json", {name: {k: m[k] for k in HEADLINE if k in m} for name, m in metrics.items()})
     for name, m in metrics.items():
         spread = f" ± {m['test_rmse_std']:.6f}" if "test_rmse_std" in m else ""
         print(f"evaluate: {name:<12} rmse {m['test_rmse']:.6f}{spread}  dm_p {m['dm_pvalue']}  n {m['n_test']}")

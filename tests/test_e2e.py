@@ -4,7 +4,9 @@ ar1 data (planted autocorrelation 0.3) must show skill, with the default models 
 zoo. (The leak detector, gbm data over the whole zoo, is in test_zoo.py.)
 """
 
+import hashlib
 import json
+import shutil
 import socket
 import time
 
@@ -13,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, make_repo
+from conftest import BIN, ROOT, make_repo
 
 pytestmark = pytest.mark.e2e
 STAGES = ["check", "ingest", "feature", "split", "tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines",
@@ -49,8 +51,8 @@ def test_one_templated_training_stage_per_listed_model_then_nothing_to_do(ar1):
     listed = [line.split()[0] for line in repo.dvc("stage", "list").stdout.splitlines()]
     assert [s for s in listed if s.startswith("train")] == ["train@lstm", "train@transformer"]
     for path in ["data/raw/prices.parquet", "data/split/features.npy", "data/split/fold_1/scaler.json",
-                 "data/predictions/lstm.parquet", "data/models/lstm/bundle/members.json", "data/models/lstm/run.json",
-                 "data/baselines/predictions.parquet", "data/eval/metrics.json", "data/eval/forecasts.parquet",
+                 "data/predictions/lstm.parquet", "data/models/lstm/bundle/members.json", "data/models/lstm/served.json",
+                 "data/baselines/predictions.parquet", "data/eval/scores.json", "data/eval/forecasts.parquet",
                  "data/reports/comparison.md", "data/reports/equity.png"]:
         assert (repo.path / path).is_file(), path
     second = repo.dvc("repro")
@@ -73,7 +75,7 @@ def test_every_producer_writes_the_one_predictions_table(ar1):
 
 
 def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
-    metrics = json.loads((ar1[0].path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((ar1[0].path / "data/eval/scores.json").read_text())
     assert metrics["lstm"]["dm_pvalue"] < 0.05
     assert metrics["lstm"]["test_rmse"] < metrics["random_walk"]["test_rmse"]
     assert metrics["lstm"]["test_dir_acc_lo"] > 0.5
@@ -105,7 +107,9 @@ def test_one_mlflow_run_per_model_and_fit_with_params_curves_tags_and_test_metri
         assert fit_run.inputs.dataset_inputs[0].dataset.digest == split_md5
         for metrics in (run.data.metrics, fit_run.data.metrics):
             assert "test_rmse" in metrics and "dm_pvalue" in metrics and metrics["model.n_parameters"] > 0
-        assert json.loads((repo.path / f"data/models/{name}/run.json").read_text())["run_id"] == run.info.run_id
+        # the run is found from the predictions file's content: no run id in any DVC output
+        assert run.data.tags["predictions_md5"] == hashlib.md5((repo.path / f"data/predictions/{name}.parquet").read_bytes()).hexdigest()
+        assert "run_id" not in (repo.path / f"data/models/{name}/served.json").read_text()
     (compare,) = runs_by_name(client, "compare")
     assert compare.data.tags["model_run.lstm"] == runs_by_name(client, "lstm")[0].info.run_id
     assert compare.data.tags["mlflow.note.content"].startswith("Ranked by test_rmse")
@@ -126,9 +130,9 @@ def test_logged_model_takes_raw_prices_and_reproduces_the_evaluated_forecast(ar1
     forecasts = pd.read_parquet(repo.path / "data/eval/forecasts.parquet")
     row = forecasts[forecasts["model"] == "lstm"].iloc[100]
     raw_until(repo, row["date"], tmp_path / "p.csv")
-    run = json.loads((repo.path / "data/models/lstm/run.json").read_text())
-    mlflow.set_tracking_uri(run["tracking_uri"])
-    model = mlflow.pyfunc.load_model(run["model_uri"])
+    (run,) = runs_by_name(mlflow.MlflowClient(repo.mlflow_uri), "lstm")
+    mlflow.set_tracking_uri(repo.mlflow_uri)
+    model = mlflow.pyfunc.load_model(json.loads(run.data.tags["model_uri"]))
     assert model.metadata.get_input_schema() is None  # the input contract is tsarena's, not a schema that drops columns
     raw = pd.read_csv(tmp_path / "p.csv")
     out = model.predict(raw)
@@ -142,9 +146,9 @@ def test_champion_is_registered_with_its_evidence(ar1, client):
     run_ids = {n: runs_by_name(client, n)[0].info.run_id for n in ("lstm", "transformer")}
     assert version.run_id in run_ids.values()
     name = next(n for n, run_id in run_ids.items() if run_id == version.run_id)
-    run = json.loads((repo.path / f"data/models/{name}/run.json").read_text())
-    assert version.tags["architecture"] == name and version.tags["data_md5"] == run["data_md5"]
-    assert version.tags["git_commit"] == run["git_commit"] and float(version.tags["dm_pvalue"]) < 0.05
+    run = client.get_run(version.run_id)
+    assert version.tags["architecture"] == name and version.tags["data_md5"] == run.data.tags["data_md5"]
+    assert version.tags["git_commit"] == run.data.tags["git_commit"] and float(version.tags["dm_pvalue"]) < 0.05
     assert "raw OHLCV prices in" in version.description and "Evidence: Ranked by" in version.description
 
 
@@ -157,7 +161,7 @@ def test_mlflow_3_views_link_test_metrics_to_logged_models_and_the_test_data(ar1
     logged = {m.name: m for m in mlflow.search_logged_models(experiment_ids=[experiment.experiment_id],
                                                               output_format="list")}
     assert {"lstm", "transformer"} <= set(logged)
-    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((repo.path / "data/eval/scores.json").read_text())
     for name in ("lstm", "transformer"):
         linked = {m.key: m for m in logged[name].metrics}
         assert linked["test_rmse"].value == pytest.approx(metrics[name]["test_rmse"])
@@ -278,6 +282,23 @@ def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, c
     assert len(runs_by_name(client, "lstm")) == lstm_runs + 1
 
 
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="needs Chromium for the browser check (apt-get install chromium; .ci/run installs it)")
+def test_the_mlflow_ui_first_page_shows_every_contestant_with_its_test_rmse(ar1, tmp_path):
+    """A real `mlflow ui` and headless Chromium: the page compare prints opens as a model-training experiment
+    whose runs list has a row per contestant (networks and every baseline, the random walk included) with
+    its test RMSE as rendered text."""
+    repo, _ = ar1
+    proc = repo.run(str(BIN / "python"), str(ROOT / "scripts/check_mlflow_ui.py"),
+                    "--store", repo.mlflow_uri, "--metrics", str(repo.path / "data/eval/metrics.json"),
+                    "--screenshot", str(tmp_path / "ui.png"), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    contestants = set(json.loads((repo.path / "data/eval/metrics.json").read_text()))
+    assert {"lstm", "transformer", "random_walk", "ar"} <= contestants
+    assert f"{len(contestants)} of {len(contestants)} contestants shown" in proc.stdout
+    assert (tmp_path / "ui.png").stat().st_size > 10_000
+
+
 def test_an_edit_no_stage_reads_fails_the_cached_pipeline_with_one_line(ar1):
     """A misspelt key or section, a bad speed-only value or an unknown architecture is listed by no stage
     that would run: on a cached pipeline `check` (which tracks the whole file) fails first, alone."""
@@ -313,7 +334,7 @@ def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):
     assert (repo.path / "data/predictions/transformer.parquet").is_file()
     out = repo.dvc("exp", "run", "-S", "arena.models=[lstm]").stdout
     assert "train@transformer" not in out
-    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((repo.path / "data/eval/scores.json").read_text())
     assert "lstm" in metrics and "transformer" not in metrics  # the stale table beside it is never read
     assert "transformer" not in (repo.path / "data/reports/comparison.md").read_text()
 

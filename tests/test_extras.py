@@ -44,7 +44,7 @@ def test_an_extra_column_becomes_a_lagged_feature_every_producer_can_use(extras)
     # the lag rule on disk: row t holds the value dated t-1
     raw = prices.set_index("date")["signal"]
     np.testing.assert_allclose(table["extra_signal"].to_numpy(), raw.shift(1).loc[table["date"]].to_numpy(), rtol=1e-6)
-    metrics = json.loads((repo.path / "data/eval/metrics.json").read_text())
+    metrics = json.loads((repo.path / "data/eval/scores.json").read_text())
     rw = metrics["random_walk"]["test_rmse"]
     assert metrics["ridge_last"]["test_rmse"] < 0.2 * rw  # it reads the announced return
     assert metrics["mlp"]["test_rmse"] < rw and metrics["mlp"]["dm_pvalue_holm"] < 0.05

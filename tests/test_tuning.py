@@ -34,8 +34,9 @@ def test_every_model_gets_the_same_budget_and_training_uses_the_chosen_configura
     for name in MODELS:
         assert f"Running stage 'tune@{name}'" in first.stdout
         chosen = json.loads((repo.path / f"data/tuned/{name}.json").read_text())
-        assert chosen["trials"] == 3 and chosen["complete"] >= 1 and chosen["cpu_seconds"] > 0
+        assert chosen["trials"] == 3 and chosen["complete"] >= 1 and "cpu_seconds" not in chosen  # timings: MLflow
         (parent,) = client.search_runs([experiment], f"attributes.run_name = 'tune {name}'")
+        assert parent.data.metrics["tune.cpu_seconds"] > 0 and parent.data.metrics["tune.trials"] == 3
         trials = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
         assert sorted(r.data.tags["trial.number"] for r in trials) == ["0", "1", "2"]
         assert {r.data.tags["trial.state"] for r in trials} <= {"COMPLETE", "PRUNED"}
@@ -48,7 +49,7 @@ def test_every_model_gets_the_same_budget_and_training_uses_the_chosen_configura
             assert trained.data.params[f"{name}.{key}"] == str(value)
         assert trained.data.params["train.lr"] == str(chosen["train"]["lr"])
         row = next(line.split(",") for line in comparison[1:] if line.startswith(f"{name},"))
-        assert float(row[header.index("tune_trials")]) == 3 and float(row[header.index("tune_cpu_seconds")]) > 0
+        assert float(row[header.index("tune_trials")]) == 3
 
 
 def test_nothing_changed_is_a_cache_hit_and_a_space_edit_retunes_that_model_only(tuned):

@@ -18,6 +18,11 @@ from tsarena.errors import TsarenaError
 
 TRADING_DAYS = 252
 
+# the headline per contestant: data/eval/metrics.json (what `dvc exp show` and `dvc metrics diff` show) and the
+# MLflow runs list's columns; every score is in scores.json, the report and each run
+HEADLINE = ("test_rmse", "skill_of_avg", "skill_lo", "skill_hi", "dm_pvalue_holm", "mcs_pvalue", "test_sharpe",
+            "break_even_bps", "n_parameters")
+
 
 def neutral_forecast(target_kind: str) -> float:
     """The no-information forecast: zero log return (random walk), or a coin flip."""

@@ -12,6 +12,13 @@ ORACLE = "oracle"  # the known optimal forecast of a synthetic source: shown, ne
 CHAMPION, BEST_RANKED = "champion", "best_ranked"
 
 
+def producing_stage(name: str) -> str:
+    """The DVC stage (and MLflow `stage` tag) of a contestant's parent run."""
+    if name in BASELINES or name == ORACLE:
+        return "baselines"
+    return "ensemble" if name == "ensemble" else f"train@{name}"
+
+
 def tuned_path(name: str) -> Path:
     """The configuration train@<name> uses: the tuned one, or params.yaml's as it is (tune.trials 0)."""
     return Path("data/tuned") / f"{name}.json"

@@ -22,9 +22,8 @@ EVIDENCE = ["model", "kind", "mean_rank", "test_rmse", "skill_vs_rw_pct", "skill
 COLUMNS = [
     *EVIDENCE, "test_mae", "test_dir_acc", "test_dir_acc_lo", "test_dir_acc_hi", "test_ic", "test_sharpe",
     "sharpe_of_avg", "sharpe_lo", "sharpe_hi", "test_turnover", "break_even_bps", "test_max_drawdown",
-    "test_total_return", "n_test", "n_seeds", "n_parameters", "train_seconds", "infer_us", "tune_trials",
-    "tune_cpu_seconds",
-]
+    "test_total_return", "n_test", "n_seeds", "n_parameters", "tune_trials",
+]  # timings are not here: the report is a DVC output, a pure function of its inputs; they are in MLflow
 
 
 def comparison_table(metrics: dict[str, dict], select_by: str, alpha: float = 0.05,

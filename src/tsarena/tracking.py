@@ -109,17 +109,16 @@ def connect(uri: str, experiment: str) -> str:
 
 
 @contextlib.contextmanager
-def run(experiment_id: str, name: str, tags: dict[str, str], nested: bool = False, system_metrics: bool = False
-        ) -> Iterator[Any]:
+def run(experiment_id: str, name: str, tags: dict[str, str], nested: bool = False) -> Iterator[Any]:
     """An MLflow run that ends FINISHED, FAILED on error, or KILLED when the stage is interrupted.
 
     nested=True makes it a child of the active run (one per fold and seed under the stage's run);
-    system_metrics samples CPU, memory (and GPU) while it runs. When the stage is already failing and
+    System metrics (CPU, memory) stay off the comparison: sampled only where the user sets
+    MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true. When the stage is already failing and
     the store cannot even take the final status, the run stays RUNNING (the next execution of the
     stage on this host marks it FAILED) rather than burying the first error under a second one.
     """
-    active = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags, nested=nested,
-                              log_system_metrics=system_metrics)
+    active = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags, nested=nested)
     status, store_lost = "FINISHED", False
     try:
         yield active
@@ -293,8 +292,7 @@ class StageRuns:
             return
         with self.guard(f"starting the {name} run"):
             stack = contextlib.ExitStack()
-            active = stack.enter_context(run(self.experiment_id, name, run_tags(self.stage, self.md5, self.flat),
-                                             system_metrics=True))
+            active = stack.enter_context(run(self.experiment_id, name, run_tags(self.stage, self.md5, self.flat)))
             mlflow.log_params(self.flat)
         with self.guard(f"the {name} run"), stack:
             yield active
@@ -384,12 +382,78 @@ class StageRuns:
                 client.set_terminated(child.info.run_id, "FINISHED" if trial["state"] != "FAIL" else "FAILED",
                                       end_time=trial["end_ms"])
 
-    def run_info(self, active: Any, children: dict[str, str], **extra: Any) -> dict[str, Any]:
-        """What run.json records: where the run is, its fits' runs, and the lineage tags for the registry."""
-        tags = active.data.tags
-        return {"run_id": active.info.run_id, "experiment_id": self.experiment_id, "run_name": active.info.run_name,
-                "tracking_uri": self.uri, "child_runs": children, "data_md5": self.md5,
-                "params_hash": tags.get("params_hash", ""), "git_commit": tags.get("git_commit", ""), **extra}
+    def link_outputs(self, predictions: Path, **tags: Any) -> None:
+        """Tag the parent run with its predictions file's md5 (and what later stages need of it): evaluate and
+        compare find the run from the file's content, so no DVC output holds a run id, and outputs restored
+        from DVC's cache find the run that made those bytes."""
+        if self.enabled:
+            with self.guard("tagging the run with its outputs"):
+                mlflow.set_tags({OUTPUT_TAG: file_md5(predictions), **{k: json.dumps(v) for k, v in tags.items()}})
+
+
+OUTPUT_TAG = "predictions_md5"
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def producer_run(tracking_params: Any, stage: str, name: str, predictions: Path) -> dict[str, Any] | None:
+    """The newest parent run of `stage` named `name` whose predictions file had exactly these bytes (a
+    re-run with identical results made the same file: either run made it), with its fits' runs and the
+    tags link_outputs set; None when this store has no such run (it was made against another store)."""
+    uri = resolve_uri(tracking_params.uri)
+    experiment_id = connect(uri, tracking_params.experiment)
+    client = MlflowClient(uri)
+    found = client.search_runs([experiment_id], f"tags.stage = '{stage}' and tags.{OUTPUT_TAG} = '{file_md5(predictions)}' "
+                               f"and attributes.run_name = '{name}'", order_by=["attributes.start_time DESC"], max_results=1)
+    if not found:
+        return None
+    run_ = found[0]
+    children = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{run_.info.run_id}'")
+    tags = run_.data.tags
+    return {"run_id": run_.info.run_id, "tracking_uri": uri, "metrics": run_.data.metrics,
+            "child_runs": {f"{c.data.tags['fold']}/{c.data.tags['seed']}": c.info.run_id for c in children
+                           if "fold" in c.data.tags and "seed" in c.data.tags},
+            "data_md5": tags.get("data_md5", ""), "params_hash": tags.get("params_hash", ""),
+            "git_commit": tags.get("git_commit", ""),
+            **{k: json.loads(tags[k]) for k in ("model_uri", "model_id", "served") if k in tags}}
+
+
+def log_verdicts(run_ids: dict[str, str], table: Any, uri: str) -> None:
+    """compare's verdict per contestant on its parent run: its place in the ranking (`rank`, 1 = best; the
+    oracle has none) and whether it is in the model confidence set (`in_mcs` 1/0), so the runs list
+    carries the leaderboard."""
+    from mlflow.entities import Metric
+
+    client, now = MlflowClient(uri), int(time.time() * 1000)
+    for position, row in enumerate(table.to_dict(orient="records"), start=1):
+        if row["model"] not in run_ids:
+            continue
+        values = {"in_mcs": row.get("in_mcs"), "rank": position if row.get("kind") != "oracle" else None}
+        client.log_batch(run_ids[row["model"]], metrics=[Metric(k, float(v), now, 0) for k, v in values.items()
+                                                         if v is not None and v == v])
+
+
+VIEW = "tsarena"  # the runs list's shared view: #/experiments/<id>/runs?viewStateShareKey=tsarena
+
+
+def set_runs_view(uri: str, experiment_id: str, columns: list[str]) -> str:
+    """Make the experiment open as what it is: a model-training experiment (its kind tag), and a shared view
+    of the runs list (MLflow's `mlflow.sharedViewState.<key>` experiment tag, read by the UI for
+    `?viewStateShareKey=<key>`) with one row per contestant and the headline metrics as the first columns,
+    newest first, the compare runs filtered out. Returns the page's path for a printed link."""
+    keys = [f"metrics.`{name}`" for name in columns]
+    state = {"selectedColumns": keys, "columnOrder": keys, "columnWidths": {k: 120 for k in keys},
+             "orderByKey": "attributes.start_time", "orderByAsc": False, "searchFilter": "tags.stage != 'compare'"}
+    client = MlflowClient(uri)
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW}", json.dumps(state))
+    return f"#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW}&workflowType=machine_learning"
 
 
 def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],
