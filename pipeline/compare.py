@@ -1,6 +1,9 @@
 """compare: rank models and baselines, write the report and plots, register the champion."""
 
+import contextlib
+import io
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +18,27 @@ from tsarena.referee import date_losses, mean_ranks
 EVAL, OUT = Path("data/eval"), Path("data/reports")
 
 
+CHATTER = ("Successfully registered model", "Registered model", "Created version")  # MLflow's, on stderr
+
+
+def quietly(call, *args):
+    """`call(*args)` without MLflow's registration chatter; anything else it writes to stderr still shows."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buffer):
+            return call(*args)
+    finally:
+        kept = [line for line in buffer.getvalue().splitlines() if line and not line.startswith(CHATTER)]
+        if kept:
+            print("\n".join(kept), file=sys.stderr)
+
+
 def register(champion, runs: dict, evidence: str, failures: list[str], params) -> tuple[str, str]:
     """Register the selected model (its served form) once per run, with tags and a description; alias
     `best_ranked` always, `champion` only if the corrected evidence holds (SPA, MCS, Holm-adjusted DM:
     `failures` empty). Returns the note for the report (no version number: the report is a DVC output,
     a pure function of its inputs) and the version it got."""
-    from mlflow import MlflowClient
+    from mlflow import MlflowClient, register_model
 
     if champion is None:
         return "No model was trained, so none is registered.", ""
@@ -33,9 +51,7 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
     if existing:  # the same run's model (a re-run of compare alone): never a second version of it
         version = existing[0].version
     else:
-        import mlflow
-
-        version = mlflow.register_model(run["model_uri"], params.registered_model).version
+        version = quietly(register_model, run["model_uri"], params.registered_model).version
     served = run["served"]
     which = (f"fold {served['fold']}, seed {served['seed']}: the most recent data, and its seed with the lowest "
              "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
@@ -100,12 +116,15 @@ def main() -> None:
         table.to_csv(tmp / "comparison.csv", index=False)
         folds.to_csv(tmp / "folds.csv", index=False)
         wide[["date", "ticker", "fold", "actual", *metrics]].to_csv(tmp / "predictions.csv", index=False)
-        report.plot_predictions(wide, [m for m in metrics if m != "random_walk"], tmp / "predictions.png")
-        report.plot_equity(pd.read_csv(EVAL / "equity.csv", parse_dates=["date"]), tmp / "equity.png")
+        ranked = [m for m in table["model"] if m != "random_walk"]  # best first; the random walk forecasts 0
+        report.plot_calibration(wide, ranked, tmp / "calibration.png")
+        report.plot_forecast_window(wide, [m for m in ranked if m != ORACLE][:3], tmp / "forecast_window.png")
+        report.plot_equity(pd.read_csv(EVAL / "equity.csv", parse_dates=["date"]), details["cost_bps"],
+                           tmp / "equity.png")
         report.plot_losses(histories, tmp / "loss_curves.png")
         report.plot_skill(table, tmp / "skill.png")
         report.plot_cumulative_loss(date_losses(forecasts, judged), tmp / "cumulative_loss.png")
-        report.plot_folds(folds, cmp.select_by, tmp / "folds.png")
+        report.plot_folds(folds, table, cmp.select_by, tmp / "folds.png")
         tags = {**tr.run_tags("compare", tr.dvc_out_md5("evaluate", "data/eval/forecasts.parquet"), flat),
                 **{f"model_run.{name}": run["run_id"] for name, run in runs.items()}}
         with tr.run(experiment_id, "compare", tags) as run:

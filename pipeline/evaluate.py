@@ -8,8 +8,8 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.errors import stage_main
-from tsarena.evaluation import (HEADLINE, check_predictions, equity_curves, neutral_forecast, score_models,
-                                strategy_returns, test_frame)
+from tsarena.evaluation import (BUY_AND_HOLD, HEADLINE, check_predictions, equity_curves, neutral_forecast,
+                                pvalue_text, score_models, skill_text, strategy_returns, test_frame)
 from tsarena.io import atomic_file, read_json, write_json
 from tsarena.layout import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
 from tsarena.referee import date_losses, referee
@@ -68,15 +68,23 @@ def main() -> None:
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
     with atomic_file(OUT / "forecasts.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
+    held = mean[mean["model"] == "random_walk"]  # every date and ticker once: always long, for scale
+    pnl[BUY_AND_HOLD] = strategy_returns(np.ones(len(held)), held["next_return"].to_numpy(), held["date"].to_numpy(),
+                                         held["ticker"].to_numpy(), neutral_forecast(kind), cost)
     with atomic_file(OUT / "equity.csv") as tmp:
-        equity_curves(pnl, [m for m in metrics if m != "random_walk"]).to_csv(tmp, index=False)
+        equity_curves(pnl, [m for m in pnl if m != "random_walk"]).to_csv(tmp, index=False)
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
-                                      "referee": verdicts})
+                                      "referee": verdicts, "cost_bps": cost})
     write_json(OUT / "scores.json", metrics)
     write_json(OUT / "metrics.json", {name: {k: m[k] for k in HEADLINE if k in m} for name, m in metrics.items()})
+    print(f"evaluate: {len(metrics)} contestants on {metrics['random_walk']['n_test']} test rows; DM p one-sided vs "
+          f"the random walk, Holm-adjusted; full scores in {OUT}/scores.json")
     for name, m in metrics.items():
-        spread = f" ± {m['test_rmse_std']:.6f}" if "test_rmse_std" in m else ""
-        print(f"evaluate: {name:<12} rmse {m['test_rmse']:.6f}{spread}  dm_p {m['dm_pvalue']}  n {m['n_test']}")
+        spread = f" ± {m['test_rmse_std']:.2g}" if "test_rmse_std" in m else ""
+        versus = ("the benchmark" if name == "random_walk" else
+                  f"skill {skill_text(m)}  DM p {pvalue_text(m.get('dm_pvalue_holm'))}  "
+                  f"MCS p {pvalue_text(m.get('mcs_pvalue'))}")
+        print(f"evaluate: {name:<12} rmse {m['test_rmse']:.6g}{spread}  {versus}")
     spa = verdicts["spa_pvalues"]["consistent"]
     print(f"evaluate: SPA (does any of {len(judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
           f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")

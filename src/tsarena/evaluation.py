@@ -22,6 +22,20 @@ TRADING_DAYS = 252
 # MLflow runs list's columns; every score is in scores.json, the report and each run
 HEADLINE = ("test_rmse", "skill_of_avg", "skill_lo", "skill_hi", "dm_pvalue_holm", "mcs_pvalue", "test_sharpe",
             "break_even_bps", "n_parameters")
+BUY_AND_HOLD = "buy_and_hold"  # the equity plot's yardstick: long every ticker all along, the same costs
+
+
+def pvalue_text(value) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.3g}"
+
+
+def skill_text(scores: dict) -> str:
+    """RMSE skill vs the random walk with its bootstrap interval, e.g. `+0.098% [-0.22, +0.51]`."""
+    if scores.get("skill_of_avg") is None:
+        return "n/a"
+    bounds = [scores.get(k) for k in ("skill_lo", "skill_hi")]
+    interval = "" if None in bounds else f" [{bounds[0]:+.2g}, {bounds[1]:+.2g}]"
+    return f"{scores['skill_of_avg']:+.3f}%{interval}"
 
 
 def neutral_forecast(target_kind: str) -> float:
