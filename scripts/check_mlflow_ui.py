@@ -1,6 +1,6 @@
 """Open the MLflow UI as a user would and check that its first page compares every contestant.
 
-Starts `mlflow ui` on the given store, renders the page `compare` prints (the experiment's runs list,
+Starts `tsarena ui` (mlflow ui) on the given store, renders the link it prints (the experiment's runs list,
 tsarena's shared view: model training, one row per contestant, the headline metrics as columns) in
 headless Chromium (`apt-get install chromium`), and reads the rendered grid: every contestant in
 data/eval/metrics.json must be a row whose test_rmse cell shows its test RMSE. Saves a screenshot.
@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -98,6 +99,8 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, default=Path("data/eval/metrics.json"))
     parser.add_argument("--screenshot", type=Path, default=Path("mlflow_ui.png"))
     parser.add_argument("--width", type=int, default=2200, help="browser window width in pixels")
+    parser.add_argument("--page", default="shared", choices=["shared", "experiment"],
+                        help="shared: the link `tsarena ui` prints; experiment: the experiment as the home page opens it")
     parser.add_argument("--budget-ms", type=int, default=20000, help="virtual time Chromium gives the page's scripts")
     args = parser.parse_args()
     if chromium() is None:
@@ -114,10 +117,15 @@ def main() -> None:
         sys.exit(f"error: experiment {args.experiment!r} has no shared runs view (run `dvc repro`: compare sets it)")
     expected = {name: m["test_rmse"] for name, m in json.loads(args.metrics.read_text()).items()}
     port = free_port()
-    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", args.store,
-                           "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    # as a user would: `tsarena ui` starts the UI and prints the link to the comparison
+    ui = subprocess.Popen([str(Path(sys.executable).parent / "tsarena"), "ui", "--tracking-uri", args.store,
+                           "--experiment", args.experiment, "--port", str(port)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     try:
+        link = ui.stderr.readline().strip()
+        if "http://" not in link:
+            sys.exit(f"error: tsarena ui printed no link: {link or ui.stderr.read()}")
+        threading.Thread(target=ui.stderr.read, daemon=True).start()  # drain the server's log
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -127,8 +135,9 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     sys.exit("error: mlflow ui did not start")
                 time.sleep(0.5)
-        url = (f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
-               f"?viewStateShareKey={view}&workflowType=machine_learning")
+        url = link[link.index("http://"):]
+        if args.page == "experiment":  # what the experiments list opens: MLflow's own default view
+            url = f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}"
         page = render(url, args.screenshot, args.budget_ms, args.width)
     finally:
         ui.terminate()

@@ -285,8 +285,8 @@ def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, c
 @pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
                     reason="needs Chromium for the browser check (apt-get install chromium; .ci/run installs it)")
 def test_the_mlflow_ui_first_page_shows_every_contestant_with_its_test_rmse(ar1, tmp_path):
-    """A real `mlflow ui` and headless Chromium: the page compare prints opens as a model-training experiment
-    whose runs list has a row per contestant (networks and every baseline, the random walk included) with
+    """A real `mlflow ui` (started by `tsarena ui`) and headless Chromium: the link it prints opens as a
+    model-training experiment whose runs list has a row per contestant (networks and every baseline, the random walk included) with
     its test RMSE as rendered text."""
     repo, _ = ar1
     proc = repo.run(str(BIN / "python"), str(ROOT / "scripts/check_mlflow_ui.py"),

@@ -182,3 +182,12 @@ def test_serving_a_missing_alias_is_one_line(served):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "error: tsarena-forecaster has no alias 'nosuch' (its aliases: best_ranked) (--model)"]
+
+
+def test_ui_of_a_missing_experiment_is_one_line(served):
+    repo, _ = served
+    proc = subprocess.run([str(BIN / "tsarena"), "ui", "--experiment", "nosuch", "--tracking-uri", repo.mlflow_uri],
+                          cwd=repo.path, env=repo.env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no experiment 'nosuch' in ") and "(--experiment)" in lines[0]

@@ -1,5 +1,6 @@
 """`tsarena predict`: forecasts for a raw prices CSV from a self-contained model; `tsarena serve`: the same
-model over HTTP (`mlflow models serve`, checked first).
+model over HTTP (`mlflow models serve`, checked first); `tsarena ui`: the MLflow UI on this repo's store,
+with the link to the page that compares every contestant.
 
 The model carries its own preprocessing (feature params, fitted scaler, window length), so this
 reads nothing from the workspace: it works from any directory, and a later change to params.yaml
@@ -143,6 +144,27 @@ def serve(args: argparse.Namespace) -> None:
     os.execve(command[0], command, env)
 
 
+def ui(args: argparse.Namespace) -> None:
+    """`mlflow ui` on the store, printing the link to the experiment's runs list in tsarena's shared view
+    (model training, one row per contestant, the headline columns): MLflow 3 opens an experiment in its
+    GenAI view unless the address says otherwise."""
+    from mlflow import MlflowClient
+
+    from tsarena.tracking import VIEW
+
+    store = open_store(args.tracking_uri)
+    experiment = MlflowClient(store).get_experiment_by_name(args.experiment)
+    if experiment is None:
+        raise TsarenaError(f"no experiment {args.experiment!r} in {store}; run dvc repro first", "--experiment")
+    page = f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    if f"mlflow.sharedViewState.{VIEW}" in experiment.tags:
+        page += f"&viewStateShareKey={VIEW}"
+    bin_dir = Path(sys.executable).parent
+    command = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", store, "--host", args.host, "--port", str(args.port)]
+    print(f"every contestant side by side: http://{args.host}:{args.port}/{page}", file=sys.stderr, flush=True)
+    os.execv(command[0], command)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tsarena", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"tsarena {version('tsarena')}")
@@ -152,6 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve), checked first")
     s.add_argument("--port", type=int, default=5001)
     s.add_argument("--host", default="127.0.0.1")
+    u = sub.add_parser("ui", help="the MLflow UI on this repo's store; prints the link that compares every contestant")
+    u.add_argument("--port", type=int, default=5000)
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--experiment", default="tsarena", help="the MLflow experiment (tracking.experiment)")
+    u.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else this repo's mlflow.db")
     for command in (p, s):
         command.add_argument(
             "--model", default=CHAMPION,
@@ -165,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "serve":
             serve(args)
+        if args.command == "ui":
+            ui(args)
         result = predict(args)
     except TsarenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
