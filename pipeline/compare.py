@@ -110,7 +110,7 @@ def main() -> None:
     runs = {m: run for m, run in found.items() if run is not None and m in trained(params["arena"])}
     # the verdict on every contestant's own run: the UI's runs list sorts and filters by it
     tr.log_verdicts({m: run["run_id"] for m, run in found.items() if run is not None}, table, uri)
-    page = tr.set_runs_view(uri, experiment_id, ["rank", *HEADLINE, "in_mcs", "train_seconds"])
+    page = tr.set_runs_view(uri, experiment_id, ["rank", *HEADLINE.values(), "in_mcs", "train_seconds"])
     flat = config.flatten(params)
     with atomic_dir(OUT) as tmp:
         table.to_csv(tmp / "comparison.csv", index=False)
@@ -142,7 +142,7 @@ def main() -> None:
     print(text)
     print(f"{note} ({version})" if version else note)
     print(f"compare: report -> {OUT}/comparison.md, run {run.info.run_id}; every contestant side by side in the "
-          f"MLflow UI (`mlflow ui`, then open): http://127.0.0.1:5000/{page}")
+          f"MLflow UI: `tsarena ui` (or `mlflow ui`, then open http://127.0.0.1:5000/{page})")
 
 
 if __name__ == "__main__":

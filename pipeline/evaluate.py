@@ -76,7 +76,8 @@ def main() -> None:
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
                                       "referee": verdicts, "cost_bps": cost})
     write_json(OUT / "scores.json", metrics)
-    write_json(OUT / "metrics.json", {name: {k: m[k] for k in HEADLINE if k in m} for name, m in metrics.items()})
+    write_json(OUT / "metrics.json", {name: {short: m[k] for short, k in HEADLINE.items() if k in m}
+                                      for name, m in metrics.items()})
     print(f"evaluate: {len(metrics)} contestants on {metrics['random_walk']['n_test']} test rows; DM p one-sided vs "
           f"the random walk, Holm-adjusted; full scores in {OUT}/scores.json")
     for name, m in metrics.items():

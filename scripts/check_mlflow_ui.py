@@ -3,7 +3,7 @@
 Starts `tsarena ui` (mlflow ui) on the given store, renders the link it prints (the experiment's runs list,
 tsarena's shared view: model training, one row per contestant, the headline metrics as columns) in
 headless Chromium (`apt-get install chromium`), and reads the rendered grid: every contestant in
-data/eval/metrics.json must be a row whose test_rmse cell shows its test RMSE. Saves a screenshot.
+data/eval/metrics.json must be a row whose test_rmse cell shows its test RMSE (`rmse` there). Saves a screenshot.
 Exit 0 when all are found.
 
     .venv/bin/python scripts/check_mlflow_ui.py [--store sqlite:///mlflow.db] [--metrics data/eval/metrics.json]
@@ -115,7 +115,7 @@ def main() -> None:
                  if k.startswith("mlflow.sharedViewState.")), None)
     if view is None:
         sys.exit(f"error: experiment {args.experiment!r} has no shared runs view (run `dvc repro`: compare sets it)")
-    expected = {name: m["test_rmse"] for name, m in json.loads(args.metrics.read_text()).items()}
+    expected = {name: m["rmse"] for name, m in json.loads(args.metrics.read_text()).items()}
     port = free_port()
     # as a user would: `tsarena ui` starts the UI and prints the link to the comparison
     ui = subprocess.Popen([str(Path(sys.executable).parent / "tsarena"), "ui", "--tracking-uri", args.store,

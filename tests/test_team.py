@@ -2,6 +2,8 @@
 serving the champion over HTTP, and the `tsarena predict` command."""
 
 import json
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -12,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BIN, free_port, make_repo, mlflow_server, stop, wait_http
+from tsarena.layout import BASELINES, ORACLE
+
+from conftest import BIN, ROOT, free_port, make_repo, mlflow_server, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +77,17 @@ def test_queued_sweep_with_two_jobs_logs_every_experiment_into_the_users_store(t
     assert {r.data.tags["dvc_exp_name"] for r in runs_named(repo.mlflow_uri, "compare")} == names
     # the experiments' artifacts live beside the user's store, not in the deleted temp copies
     assert list((repo.path / "mlartifacts").rglob("members.json"))
+    # README's command compares them side by side: every contestant's test RMSE within 150 columns
+    (command,) = [line.split("  #")[0] for line in (ROOT / "README.md").read_text().splitlines()
+                  if line.startswith("dvc exp show")]
+    table = repo.dvc(*shlex.split(command)[1:], COLUMNS="150").stdout
+    oracle = {ORACLE} if repo.params["data"]["synthetic"]["kind"] == "ar1" else set()  # the known optimum
+    contestants = {"lstm", "transformer", *BASELINES, *oracle}
+    assert max(map(len, table.splitlines())) <= 150, table
+    header = next(line for line in table.splitlines() if "Experiment" in line).split()
+    assert set(header) == {"Experiment", *(f"{m}.rmse" for m in contestants)}, table
+    rows = [line for line in table.splitlines() if any(f"[{n}]" in line for n in names)]
+    assert len(rows) == 2 and all(len(re.findall(r"0\.\d{4,}", row)) == len(contestants) for row in rows), table
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,12 @@ from tsarena.errors import TsarenaError
 
 TRADING_DAYS = 252
 
-# the headline per contestant: data/eval/metrics.json (what `dvc exp show` and `dvc metrics diff` show) and the
-# MLflow runs list's columns; every score is in scores.json, the report and each run
-HEADLINE = ("test_rmse", "skill_of_avg", "skill_lo", "skill_hi", "dm_pvalue_holm", "mcs_pvalue", "test_sharpe",
-            "break_even_bps", "n_parameters")
+# the headline per contestant, {name in data/eval/metrics.json: score}: what `dvc exp show` and `dvc metrics diff`
+# show (short names, all on the test split, so a row of every contestant fits a 150-column terminal) and, by
+# the scores' own names, the MLflow runs list's columns; every score is in scores.json, the report and each run
+HEADLINE = {"rmse": "test_rmse", "skill": "skill_of_avg", "skill_lo": "skill_lo", "skill_hi": "skill_hi",
+            "dm_p_holm": "dm_pvalue_holm", "mcs_p": "mcs_pvalue", "sharpe": "test_sharpe",
+            "break_even_bps": "break_even_bps", "n_parameters": "n_parameters"}
 BUY_AND_HOLD = "buy_and_hold"  # the equity plot's yardstick: long every ticker all along, the same costs
 
 
