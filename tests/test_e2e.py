@@ -286,8 +286,8 @@ def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, c
                     reason="needs Chromium for the browser check (apt-get install chromium; .ci/run installs it)")
 def test_the_mlflow_ui_first_page_shows_every_contestant_with_its_test_rmse(ar1, tmp_path):
     """A real `mlflow ui` (started by `tsarena ui`) and headless Chromium: the link it prints opens as a
-    model-training experiment whose runs list has a row per contestant (networks and every baseline, the random walk included) with
-    its test RMSE as rendered text."""
+    model-training experiment whose runs list has a row per contestant (networks and every baseline, the
+    random walk included) with its test RMSE as rendered text."""
     repo, _ = ar1
     proc = repo.run(str(BIN / "python"), str(ROOT / "scripts/check_mlflow_ui.py"),
                     "--store", repo.mlflow_uri, "--metrics", str(repo.path / "data/eval/metrics.json"),

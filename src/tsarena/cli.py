@@ -146,19 +146,16 @@ def serve(args: argparse.Namespace) -> None:
 
 def ui(args: argparse.Namespace) -> None:
     """`mlflow ui` on the store, printing the link to the experiment's runs list in tsarena's shared view
-    (model training, one row per contestant, the headline columns): MLflow 3 opens an experiment in its
-    GenAI view unless the address says otherwise."""
+    (model training, one row per contestant, the headline columns)."""
     from mlflow import MlflowClient
 
-    from tsarena.tracking import VIEW
+    from tsarena.tracking import VIEW, runs_page
 
     store = open_store(args.tracking_uri)
     experiment = MlflowClient(store).get_experiment_by_name(args.experiment)
     if experiment is None:
         raise TsarenaError(f"no experiment {args.experiment!r} in {store}; run dvc repro first", "--experiment")
-    page = f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
-    if f"mlflow.sharedViewState.{VIEW}" in experiment.tags:
-        page += f"&viewStateShareKey={VIEW}"
+    page = runs_page(experiment.experiment_id, f"mlflow.sharedViewState.{VIEW}" in experiment.tags)
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", store, "--host", args.host, "--port", str(args.port)]
     print(f"every contestant side by side: http://{args.host}:{args.port}/{page}", file=sys.stderr, flush=True)

@@ -443,6 +443,13 @@ VIEW = "tsarena"  # the runs list's shared view: #/experiments/<id>/runs?viewSta
 VIEW_NAME = "tsarena: every contestant"
 
 
+def runs_page(experiment_id: str, shared_view: bool = True) -> str:
+    """The address (after host:port/) of the experiment's runs list as model training, in tsarena's shared
+    view: MLflow 3 opens an experiment in its GenAI view unless the address says otherwise."""
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    return f"{page}&viewStateShareKey={VIEW}" if shared_view else page
+
+
 def set_runs_view(uri: str, experiment_id: str, columns: list[str]) -> str:
     """Make the experiment open as what it is: a model-training experiment (its kind tag), and a shared view
     of the runs list (MLflow's `mlflow.sharedViewState.<key>` experiment tag, read by the UI for
@@ -460,7 +467,7 @@ def set_runs_view(uri: str, experiment_id: str, columns: list[str]) -> str:
     # the UI's saved-view envelope: listed by name under the runs page's "Views" menu
     client.set_experiment_tag(experiment_id, tag, json.dumps({"name": VIEW_NAME, "createdAt": created, "updatedAt": now,
                                                               "state": json.dumps(state)}))
-    return f"#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW}&workflowType=machine_learning"
+    return runs_page(experiment_id)
 
 
 def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],
