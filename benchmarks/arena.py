@@ -15,7 +15,7 @@ import shutil
 
 from common import save, table
 from pipeline import BIN, fresh_repo, sh
-from tsarena.models import architecture_names
+from tsarena.contestants.registry import architecture_names
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ import torch
 
 from common import default_shaped_data, median, save, table
 from overhead import SEQ_LEN, default_params
-from tsarena.config import TrainParams
-from tsarena.models import build_model
-from tsarena.training import fit, loss_function, seed_all
+from tsarena.fitting.params import TrainParams
+from tsarena.contestants.registry import build_model
+from tsarena.fitting.engine import fit, loss_function, seed_all
 
 
 def epoch_times(name: str, config: dict, data, params: TrainParams) -> list[float]:

@@ -26,9 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from tsarena.config import TrainParams
-    from tsarena.fitting import fit_one
-    from tsarena.windows import load_fold, write_scaled_fold
+    from tsarena.fitting.params import TrainParams
+    from tsarena.fitting.fit import fit_one
+    from tsarena.split.windows import load_fold, write_scaled_fold
 
     torch.set_num_threads(1)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

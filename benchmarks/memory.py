@@ -122,8 +122,8 @@ def main() -> None:
     matrix = np.load(work / "data/split/features.npy", mmap_mode="r")
     import torch
 
-    model_bytes = torch.load(work / "data/models/lstm/model.pt", weights_only=True)
-    model_bytes = sum(t.numel() * t.element_size() for t in model_bytes["state_dict"].values())
+    model_bytes = torch.load(work / "data/models/lstm/bundle/member_0.pt", weights_only=True)
+    model_bytes = sum(t.numel() * t.element_size() for t in model_bytes.values())
     bound = 2 * (matrix.nbytes + model_bytes) / MIB
     for row in rows:
         row["within_bound"] = "n/a (not bounded)" if row["stage"] == "ingest" else row["added_mib"] < bound
@@ -145,7 +145,7 @@ def per_fit(work: Path, small: Path, args) -> None:
     matrix_mib = matrix.nbytes / MIB
     payload = {"series": args.series, "days": args.days, "rows": matrix.shape[0], "matrix_mib": matrix_mib}
     if args.architectures:
-        from tsarena.models import architecture_names
+        from tsarena.contestants.registry import architecture_names
 
         rows = []
         for name in architecture_names():

@@ -19,9 +19,9 @@ import torch
 import yaml
 
 from common import default_shaped_data, median, save, table, timed
-from tsarena.config import TrainParams
-from tsarena.models import architecture_names, build_model, n_parameters
-from tsarena.training import BestWeights, fit, loss_function, make_trainer, seed_all
+from tsarena.fitting.params import TrainParams
+from tsarena.contestants.registry import architecture_names, build_model, n_parameters
+from tsarena.fitting.engine import BestWeights, fit, loss_function, make_trainer, seed_all
 
 SEQ_LEN = 60
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import time
 import torch
 
 from common import save, table
-from tsarena.models import build_model
-from tsarena.training import seed_all
+from tsarena.contestants.registry import build_model
+from tsarena.fitting.engine import seed_all
 
 N_FEATURES, BATCH = 15, 64
 GRID = [(1, 1), (2, 1), (4, 1), (1, 2), (1, 4)]  # (hidden multiplier, sequence multiplier)

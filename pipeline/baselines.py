@@ -1,19 +1,20 @@
-"""baselines: random walk, drift, AR(p), ridge on the last row and on the whole window, refit per fold;
-the same predictions table as any model. On a synthetic source whose optimal forecast is known (ar1),
-also the oracle: a reader sees what share of the attainable skill each model captured."""
+"""baselines: every baseline in contestants.baselines.BASELINES (random walk, drift, AR(p), ridge on the last
+row and on the whole window), refit per fold; the same predictions table as any model. On a synthetic
+source whose optimal forecast is known (ar1), also the oracle: a reader sees what share of the
+attainable skill each model captured."""
 
 import numpy as np
 import pandas as pd
 
 from tsarena import config
-from tsarena.errors import stage_main
-from tsarena.io import atomic_file
-from tsarena.layout import ORACLE, SPLIT, predictions_path
-from tsarena.models.baselines import RETURN_FEATURE, ar1_oracle, forecast_all
-from tsarena.predictions import predictions_frame
-from tsarena.windows import Windows, load_fold, read_meta
+from tsarena.contestants.baselines import RETURN_FEATURE, ar1_oracle, forecast_all
+from tsarena.contestants.predictions import FORECAST_SPLITS, predictions_frame
+from tsarena.contestants.producers import ORACLE, SPLIT, kind, predictions_path
+from tsarena.core.errors import stage_main
+from tsarena.core.io import atomic_file
+from tsarena.split.windows import Windows, load_fold, read_meta
 
-OUT = predictions_path("linear")
+OUT = predictions_path(ORACLE)  # every baseline's and the oracle's: one file
 
 
 def oracle(windows: Windows, data) -> dict[str, np.ndarray] | None:
@@ -22,34 +23,33 @@ def oracle(windows: Windows, data) -> dict[str, np.ndarray] | None:
         return None
     raw = np.load(windows.path / "features.npy", mmap_mode="r")[:, windows.meta["features"].index(RETURN_FEATURE)]
     return {s: ar1_oracle(raw[windows.ends[s]].astype(float), data.synthetic.phi, windows.meta["horizon"])
-            for s in ("val", "test")}
+            for s in FORECAST_SPLITS}
 
 
 @stage_main
 def main() -> None:
     params = config.load("baselines", "data", "tracking")
-    chosen, parts, picked = params["baselines"], [], {}
+    parts, picked = [], {}
     for k in range(1, read_meta(SPLIT)["n_folds"] + 1):
         windows = load_fold(SPLIT, k)
-        forecasts, picks = forecast_all(windows, chosen.ridge_alphas, chosen.ar_max_lag)
+        forecasts, picked[k] = forecast_all(windows, params["baselines"])
         if (best := oracle(windows, params["data"])) is not None:
             forecasts[ORACLE] = best
         parts += [predictions_frame(name, k, 0, {s: (windows.ends[s], f) for s, f in by_split.items()})
                   for name, by_split in forecasts.items()]
-        picked[k] = picks
-        print(f"baselines: fold {k}: AR order {picks['ar_lag']}, ridge penalty {picks['ridge_last_alpha']:g} (last row), "
-              f"{picks['linear_alpha']:g} (window); chosen on the fold's validation split")
+        chosen = ", ".join(f"{name} {key} {value:g}" for name, chose in picked[k].items() for key, value in chose.items())
+        print(f"baselines: fold {k}: {chosen}; chosen on the fold's validation split")
 
-    from tsarena import tracking as tr
+    from tsarena.tracking.runs import StageRuns
 
     # one MLflow run per baseline, like a trained model's: the UI's runs list shows every contestant
-    runs = tr.StageRuns("baselines", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
+    runs = StageRuns("baselines", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
     with atomic_file(OUT) as tmp:
         table = pd.concat(parts, ignore_index=True)
         table.to_parquet(tmp, index=False)
         for name in table["model"].unique():
             with runs.parent(name):
-                runs.log_tags({"kind": "oracle" if name == ORACLE else "baseline", "chosen_per_fold": str(picked)})
+                runs.log_tags({"kind": kind(name), "chosen_per_fold": str(picked)})
                 runs.link_outputs(tmp)
 
 

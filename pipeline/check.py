@@ -10,8 +10,8 @@ Its output is a constant, so a valid edit re-runs only the stages that list the 
 import yaml
 
 from tsarena import config
-from tsarena.errors import stage_main
-from tsarena.io import atomic_file
+from tsarena.core.errors import stage_main
+from tsarena.core.io import atomic_file
 
 OUT = "data/checked.txt"
 

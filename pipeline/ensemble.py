@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 
 from tsarena import config
-from tsarena.errors import stage_main
-from tsarena.predictions import empty_predictions
-from tsarena.io import atomic_dir, write_json
-from tsarena.layout import SPLIT, model_dir, predictions_path
-from tsarena.models.ensemble import combine, served_weights
+from tsarena.core.errors import stage_main
+from tsarena.contestants.predictions import empty_predictions
+from tsarena.core.io import atomic_dir, write_json
+from tsarena.contestants.producers import ENSEMBLE, SPLIT, model_dir, predictions_path
+from tsarena.contestants.ensemble import combine, served_weights
 
-OUT = model_dir("ensemble")
+OUT = model_dir(ENSEMBLE)
 
 
 @stage_main
@@ -33,14 +33,15 @@ def main() -> None:
         table.to_parquet(tmp / "predictions.parquet", index=False)
         write_json(tmp / "weights.json", weights)
 
-        from tsarena import tracking as tr
-        from tsarena.serving import Bundle, signature_example
+        from tsarena.serving.bundle import Bundle
+        from tsarena.serving.mlflow_model import log_bundle, signature_example
+        from tsarena.tracking.runs import StageRuns
 
         served = served_weights(weights)
         Bundle.combine({m: model_dir(m) / "bundle" for m in arena.models}, served, tmp / "bundle")
-        runs = tr.StageRuns("ensemble", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
-        with runs.parent("ensemble"):
-            logged = tr.log_bundle("ensemble", tmp / "bundle", *signature_example(Bundle.load(tmp / "bundle"), SPLIT))
+        runs = StageRuns(ENSEMBLE, ("split", str(SPLIT)), config.flatten(params), params["tracking"])
+        with runs.parent(ENSEMBLE):
+            logged = log_bundle(ENSEMBLE, tmp / "bundle", *signature_example(Bundle.load(tmp / "bundle"), SPLIT))
             runs.log_metrics({f"weight.{m}": w for m, w in served.items()})
             write_json(tmp / "served.json", {"served": {"weights": served}})
             runs.link_outputs(tmp / "predictions.parquet", served={"weights": served}, **logged)

@@ -7,16 +7,18 @@ import numpy as np
 import pandas as pd
 
 from tsarena import config
-from tsarena.errors import stage_main
-from tsarena.evaluation import (BUY_AND_HOLD, HEADLINE, check_predictions, equity_curves, neutral_forecast,
-                                pvalue_text, score_models, skill_text, strategy_returns, test_frame)
-from tsarena.io import atomic_file, read_json, write_json
-from tsarena.layout import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
-from tsarena.referee import date_losses, referee
-from tsarena.windows import read_meta
+from tsarena.core.errors import stage_main
+from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, HEADLINE, MCS_PVALUE, N_PARAMETERS, N_TEST, RMSE, TUNE_TRIALS
+from tsarena.judging.scoring import check_predictions, pvalue_text, score_models, skill_text, test_frame
+from tsarena.judging.trading import BUY_AND_HOLD, equity_curves, neutral_forecast, strategy_returns
+from tsarena.core.io import atomic_file, read_json, write_json
+from tsarena.contestants.baselines import BENCHMARK
+from tsarena.contestants.producers import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
+from tsarena.judging.referee import date_losses, referee
+from tsarena.split.windows import read_meta
 
 OUT = Path("data/eval")
-COMPUTE = ("n_parameters", "tune_trials")  # from train@'s served.json (timings are in MLflow only)
+COMPUTE = (N_PARAMETERS, TUNE_TRIALS)  # from train@'s served.json (timings are in MLflow only)
 
 
 @stage_main
@@ -46,14 +48,15 @@ def main() -> None:
                                   part["ticker"].to_numpy(), neutral_forecast(kind), cost)
            for name, part in mean.groupby("model", sort=False)}
     boot = params["evaluate"]
-    verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m]["dm_pvalue"] for m in judged},
+    verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m][DM_PVALUE] for m in judged},
                        boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed)
     for name in judged:
         metrics[name].update(verdicts["models"][name])
 
-    from tsarena.tracking import dvc_out_md5, log_test_metrics, producer_run
+    from tsarena.tracking.lineage import dvc_out_md5
+    from tsarena.tracking.runs import log_test_metrics, producer_run
 
-    test_data = frame[frame["model"] == "random_walk"][["date", "ticker", "actual"]]
+    test_data = frame[frame["model"] == BENCHMARK][["date", "ticker", "actual"]]
     digest = dvc_out_md5("split", str(SPLIT))
     for name in trained(params["arena"]):
         described = read_json(model_dir(name) / "served.json")
@@ -68,24 +71,24 @@ def main() -> None:
                                               for key in run["child_runs"]}, params["tracking"], test_data, digest)
     with atomic_file(OUT / "forecasts.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
-    held = mean[mean["model"] == "random_walk"]  # every date and ticker once: always long, for scale
+    held = mean[mean["model"] == BENCHMARK]  # every date and ticker once: always long, for scale
     pnl[BUY_AND_HOLD] = strategy_returns(np.ones(len(held)), held["next_return"].to_numpy(), held["date"].to_numpy(),
                                          held["ticker"].to_numpy(), neutral_forecast(kind), cost)
     with atomic_file(OUT / "equity.csv") as tmp:
-        equity_curves(pnl, [m for m in pnl if m != "random_walk"]).to_csv(tmp, index=False)
+        equity_curves(pnl, [m for m in pnl if m != BENCHMARK]).to_csv(tmp, index=False)
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
                                       "referee": verdicts, "cost_bps": cost})
     write_json(OUT / "scores.json", metrics)
     write_json(OUT / "metrics.json", {name: {short: m[k] for short, k in HEADLINE.items() if k in m}
                                       for name, m in metrics.items()})
-    print(f"evaluate: {len(metrics)} contestants on {metrics['random_walk']['n_test']} test rows; DM p one-sided vs "
+    print(f"evaluate: {len(metrics)} contestants on {metrics[BENCHMARK][N_TEST]} test rows; DM p one-sided vs "
           f"the random walk, Holm-adjusted; full scores in {OUT}/scores.json")
     for name, m in metrics.items():
-        spread = f" ± {m['test_rmse_std']:.2g}" if "test_rmse_std" in m else ""
-        versus = ("the benchmark" if name == "random_walk" else
-                  f"skill {skill_text(m)}  DM p {pvalue_text(m.get('dm_pvalue_holm'))}  "
-                  f"MCS p {pvalue_text(m.get('mcs_pvalue'))}")
-        print(f"evaluate: {name:<12} rmse {m['test_rmse']:.6g}{spread}  {versus}")
+        spread = f" ± {m[f'{RMSE}_std']:.2g}" if f"{RMSE}_std" in m else ""
+        versus = ("the benchmark" if name == BENCHMARK else
+                  f"skill {skill_text(m)}  DM p {pvalue_text(m.get(DM_PVALUE_HOLM))}  "
+                  f"MCS p {pvalue_text(m.get(MCS_PVALUE))}")
+        print(f"evaluate: {name:<12} rmse {m[RMSE]:.6g}{spread}  {versus}")
     spa = verdicts["spa_pvalues"]["consistent"]
     print(f"evaluate: SPA (does any of {len(judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
           f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")

@@ -3,10 +3,10 @@
 import pyarrow.parquet as pq
 
 from tsarena import config
-from tsarena.errors import TsarenaError, stage_main
-from tsarena.feature_table import FeatureWriter, raw_tickers
-from tsarena.features import extra_columns, feature_names, ticker_table
-from tsarena.io import atomic_dir, write_json
+from tsarena.core.errors import TsarenaError, stage_main
+from tsarena.data.feature_table import FeatureWriter, raw_tickers
+from tsarena.data.features import extra_columns, feature_names, ticker_table
+from tsarena.core.io import atomic_dir, write_json
 
 IN, OUT = "data/raw/prices.parquet", "data/features"
 

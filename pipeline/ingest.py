@@ -4,9 +4,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tsarena import config
-from tsarena.data import load_prices
-from tsarena.errors import stage_main
-from tsarena.io import atomic_file
+from tsarena.data.prices import load_prices
+from tsarena.core.errors import stage_main
+from tsarena.core.io import atomic_file
 
 OUT = "data/raw/prices.parquet"
 

@@ -5,11 +5,11 @@ import shutil
 from functools import partial
 
 from tsarena import config
-from tsarena.errors import stage_main
-from tsarena.feature_table import matrix_chunks
-from tsarena.io import atomic_dir
-from tsarena.layout import SPLIT
-from tsarena.windows import (fit_scaler, read_checked_keys, save_split, scaler_to_dict, split_summary, training_rows,
+from tsarena.core.errors import stage_main
+from tsarena.data.feature_table import matrix_chunks
+from tsarena.core.io import atomic_dir
+from tsarena.contestants.producers import SPLIT
+from tsarena.split.windows import (fit_scaler, read_checked_keys, save_split, scaler_to_dict, split_summary, training_rows,
                              walk_forward_splits, write_matrix)
 
 IN, OUT = "data/features", SPLIT

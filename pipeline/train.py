@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 
 from tsarena import config
-from tsarena.errors import StageInterrupted, TsarenaError, stage_main
-from tsarena.fitpool import FitTask, resolve_jobs, run_fits
-from tsarena.fitting import check_batch, served_fit
-from tsarena.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
-from tsarena.layout import SPLIT, model_dir, predictions_path, tuned_path
-from tsarena.models import architecture_names, n_parameters, save_checkpoint
-from tsarena.predictions import concat_tables
-from tsarena.windows import load_fold, read_meta, write_scaled_fold
+from tsarena.core.errors import StageInterrupted, TsarenaError, stage_main
+from tsarena.fitting.pool import FitTask, resolve_jobs, run_fits
+from tsarena.fitting.fit import N_PARAMETERS, TUNE_TRIALS, check_batch, served_fit
+from tsarena.core.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
+from tsarena.contestants.producers import SPLIT, model_dir, predictions_path, tuned_path
+from tsarena.contestants.registry import architecture_names, n_parameters
+from tsarena.contestants.predictions import concat_tables
+from tsarena.split.windows import load_fold, read_meta, write_scaled_fold
 
 
 @stage_main
@@ -39,11 +39,12 @@ def main() -> None:
     folds, n_fits = range(1, meta["n_folds"] + 1), meta["n_folds"] * len(train.seeds)
     jobs = resolve_jobs(train.jobs, train.threads, n_fits, train.devices, train.num_nodes)
 
-    from tsarena import tracking as tr  # heavy imports only once params and data are known good
-    from tsarena.serving import Bundle, Member, signature_example
-    from tsarena.training import epoch_reporter, is_worker_process, progress
+    from tsarena.serving.bundle import Bundle, Member  # heavy imports only once params and data are known good
+    from tsarena.serving.mlflow_model import log_bundle, signature_example
+    from tsarena.tracking.runs import StageRuns
+    from tsarena.fitting.engine import epoch_reporter, is_worker_process, progress
 
-    runs = tr.StageRuns(f"train@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"],
+    runs = StageRuns(f"train@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"],
                         enabled=not is_worker_process())
     with runs.parent(name) as parent, scratch_dir(f"train-{name}") as scratch:
         matrices = {k: write_scaled_fold(SPLIT, k, Path(scratch) / f"fold_{k}.npy") for k in folds}
@@ -78,17 +79,16 @@ def main() -> None:
         chosen = served_fit(fits)
         served = next(r for r in results if r.fit is chosen).restore()
         # what the tracked outputs say is a pure function of the inputs; timings go to the MLflow run only
-        described = {"served": {"fold": served.fold, "seed": served.seed}, "n_parameters": n_parameters(served.model),
-                     "tune_trials": tuned["trials"]}
-        runs.log_metrics({"model.n_parameters": described["n_parameters"], "train_seconds": sum(r.seconds for r in results),
+        described = {"served": {"fold": served.fold, "seed": served.seed}, N_PARAMETERS: n_parameters(served.model),
+                     TUNE_TRIALS: tuned["trials"]}
+        runs.log_metrics({"model.n_parameters": described[N_PARAMETERS], "train_seconds": sum(r.seconds for r in results),
                           "infer_us_per_window": sum(f.infer_us for f in fits) / len(fits)})
         with atomic_dir(model_dir(name)) as tmp:
             bundle = Bundle.from_split(windows.meta, windows.meta["scaler_state"],
                                        [Member(name, served.params, served.dims, 1.0, served.model)])
             bundle.save(tmp / "bundle")
-            logged = tr.log_bundle(name, tmp / "bundle", *signature_example(bundle, SPLIT))
+            logged = log_bundle(name, tmp / "bundle", *signature_example(bundle, SPLIT))
             write_json(tmp / "served.json", described)
-            save_checkpoint(tmp / "model.pt", name, served.params, served.dims, served.model)
             pd.concat([f.history_frame() for f in fits], ignore_index=True).to_csv(tmp / "histories.csv", index=False)
             with atomic_file(predictions_path(name)) as out:
                 concat_tables([Path(t.forecasts) for t in tasks], out)

@@ -12,12 +12,12 @@ import resource
 import time
 
 from tsarena import config
-from tsarena.errors import TsarenaError, stage_main
-from tsarena.fitting import check_batch
-from tsarena.io import scratch_dir, write_json
-from tsarena.layout import SPLIT, tuned_path
-from tsarena.models import architecture_names
-from tsarena.windows import read_meta
+from tsarena.core.errors import TsarenaError, stage_main
+from tsarena.fitting.fit import check_batch
+from tsarena.core.io import scratch_dir, write_json
+from tsarena.contestants.producers import SPLIT, tuned_path
+from tsarena.contestants.registry import architecture_names
+from tsarena.split.windows import read_meta
 
 
 def cpu_seconds() -> float:
@@ -49,15 +49,16 @@ def main() -> None:
     fold = meta["folds"][0]
     check_batch(fold["n_samples"]["train"], meta["seq_len"], train.batch_size, 1, 1)
 
-    from tsarena import tracking as tr
-    from tsarena.tuning import configuration, run_study
+    from tsarena.tracking.lineage import dvc_out_md5
+    from tsarena.tracking.runs import StageRuns
+    from tsarena.fitting.tuning import configuration, run_study
 
     # the study's name is its inputs' digest: a shared storage resumes the same search, never mixes two
     mine = {k: v for k, v in config.result_params({"train": train, "tune": tune}).items()
             if not k.startswith("tune.space.") or k.startswith(f"tune.space.{name}.")}
-    inputs = json.dumps([tr.dvc_out_md5("split", str(SPLIT)), base, mine], sort_keys=True, default=str)
+    inputs = json.dumps([dvc_out_md5("split", str(SPLIT)), base, mine], sort_keys=True, default=str)
     study_name = f"tsarena-{name}-{hashlib.sha256(inputs.encode()).hexdigest()[:12]}"
-    runs = tr.StageRuns(f"tune@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"])
+    runs = StageRuns(f"tune@{name}", ("split", str(SPLIT)), config.result_params(params), params["tracking"])
     started_wall, started_cpu = time.perf_counter(), cpu_seconds()
     with runs.parent(f"tune {name}") as parent, scratch_dir(f"tune-{name}") as scratch:
         study = run_study(study_name, name, base, train, tune, str(SPLIT), f"{scratch}/journal.log")

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tsarena import config
-from tsarena.errors import TsarenaError
+from tsarena.core.errors import TsarenaError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,13 +107,13 @@ def test_default_params_file_is_valid():
         config.parse_section(name, raw.get(name))
 
 
-@pytest.mark.parametrize("name", __import__("tsarena.models", fromlist=["x"]).architecture_names())
+@pytest.mark.parametrize("name", __import__("tsarena.contestants.registry", fromlist=["x"]).architecture_names())
 def test_each_architecture_has_its_defaults_in_params_yaml_exactly(name):
     """One set of defaults: the params class in the model file. params.yaml ships exactly those values
     (so a reader of params.yaml sees what runs), and the nn.Module takes no defaults of its own."""
     import inspect
 
-    from tsarena.models import architecture
+    from tsarena.contestants.registry import architecture
 
     raw = config.read_params(ROOT / "params.yaml")
     assert name in raw, f"params.yaml has no block for architecture {name!r}"
@@ -138,3 +138,26 @@ def test_dates_in_params_are_quoted():
     """DVC refuses YAML's unquoted dates; every date-like value in params.yaml must be a string."""
     text = (ROOT / "params.yaml").read_text()
     assert not re.search(r":\s+\d{4}-\d{2}-\d{2}\s*(#|$)", text, re.M)
+
+
+@pytest.mark.parametrize("name", config.known_sections())
+def test_every_params_yaml_section_is_exactly_the_codes_defaults(name):
+    """One place for defaults: each section's class (in the layer that reads it, or the model file). params.yaml
+    ships exactly those values, so what a reader sees in it is what runs when a key is left out."""
+    from pydantic import BaseModel
+
+    def missing(raw: dict, model: BaseModel, where: str) -> list[str]:
+        """Keys of `model`'s fields (and of its sub-sections') that `raw` leaves out."""
+        out = []
+        for key in type(model).model_fields:
+            if key not in raw:
+                out.append(f"{where}.{key}")
+            elif isinstance(getattr(model, key), BaseModel):
+                out += missing(raw[key], getattr(model, key), f"{where}.{key}")
+        return out
+
+    raw = config.read_params(ROOT / "params.yaml")
+    assert name in raw, f"params.yaml has no section {name!r}"
+    default = config.section_model(name)()
+    assert config.parse_section(name, raw[name]) == default
+    assert not missing(raw[name], default, name), "params.yaml should show every param"

@@ -59,10 +59,19 @@ def imported_files(path: Path, seen: set[Path] | None = None) -> set[Path]:
 
 
 def dynamic_files(stage_name: str) -> set[Path]:
-    """What a stage loads by name rather than by import: a train stage's architecture file."""
+    """What a stage loads by name rather than by import: a train stage's architecture file, and the params
+    class of each section it reads (config.SECTIONS: module paths, imported when the section is loaded);
+    `check` reads every section, every architecture's included."""
+    from tsarena.config import SECTIONS
+
     files = set()
     if "@" in stage_name:
-        files.add(SRC / "tsarena" / "models" / f"{stage_name.split('@')[1]}.py")
+        files.add(SRC / "tsarena" / "contestants" / "architectures" / f"{stage_name.split('@')[1]}.py")
+    script = ROOT / stages()[stage_name]["cmd"].split()[1]
+    read = set(SECTIONS) if stage_name == "check" else sections_read(script, stage_name)
+    files |= {module_file(SECTIONS[name].split(":")[0]) for name in read if name in SECTIONS}
+    if stage_name == "check":
+        files |= set((SRC / "tsarena" / "contestants" / "architectures").glob("*.py"))
     return files
 
 
@@ -78,8 +87,8 @@ def test_stage_depends_on_every_module_its_script_imports(name):
     needed = {script} | imported_files(script)
     for path in dynamic_files(name):
         needed |= {path} | imported_files(path)
-    if SRC / "tsarena" / "serving.py" in needed:  # the models-from-code file handed to MLflow by path
-        needed.add(SRC / "tsarena" / "pyfunc_model.py")
+    if SRC / "tsarena" / "serving" / "bundle.py" in needed:  # the models-from-code file handed to MLflow by path
+        needed.add(SRC / "tsarena" / "serving" / "pyfunc_model.py")
     missing = sorted(str(p.relative_to(ROOT)) for p in needed if not covered(p, stage["deps"]))
     assert not missing, f"{name}: dvc.yaml misses code deps {missing}"
 
@@ -116,7 +125,7 @@ def test_stage_lists_exactly_the_params_it_reads(name):
     assert declared == read, f"{name}: dvc.yaml lists {declared}, code reads {read}"
 
 
-@pytest.mark.parametrize("name", __import__("tsarena.models", fromlist=["x"]).architecture_names())
+@pytest.mark.parametrize("name", __import__("tsarena.contestants.registry", fromlist=["x"]).architecture_names())
 def test_every_listed_param_is_in_params_yaml_for_any_contestant(name):
     """DVC refuses a listed param that params.yaml lacks ("Parameters ... are missing"), so a default
     that only the code knows is not enough: every dotted key must be in the file, for any architecture
@@ -135,7 +144,8 @@ def test_every_listed_param_is_in_params_yaml_for_any_contestant(name):
 
 def test_tuning_lists_every_training_param_it_trains_with():
     """A trial trains with the whole train section but the seeds (tune.seed replaces them) and jobs."""
-    from tsarena.config import SPEED_ONLY, TrainParams
+    from tsarena.config import SPEED_ONLY
+    from tsarena.fitting.params import TrainParams
 
     listed = set(stages()["tune@lstm"]["params"])
     assert {f"train.{field}" for field in TrainParams.model_fields} - {"train.seeds", *SPEED_ONLY} <= listed
@@ -145,7 +155,8 @@ def test_tuning_lists_every_training_param_it_trains_with():
 def test_training_lists_every_training_param_but_the_speed_knob():
     """train.jobs changes no result (fits are bit-identical side by side), so editing it re-runs nothing;
     every other train field changes a fit and is listed."""
-    from tsarena.config import SPEED_ONLY, TrainParams
+    from tsarena.config import SPEED_ONLY
+    from tsarena.fitting.params import TrainParams
 
     listed = set(stages()["train@lstm"]["params"])
     assert SPEED_ONLY == ("train.jobs",)

@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tsarena.evaluation import (diebold_mariano, max_drawdown, model_metrics, seed_summary, sharpe_ratio, strategy_returns,
-                                wilson_interval)
-from tsarena.report import comparison_table, select_champion, verdict
+from tsarena.judging.metrics import model_metrics
+from tsarena.judging.scoring import seed_summary
+from tsarena.judging.significance import diebold_mariano, wilson_interval
+from tsarena.judging.trading import max_drawdown, sharpe_ratio, strategy_returns
+from tsarena.judging.report import comparison_table, select_champion, verdict
 
 
 def test_diebold_mariano_hand_computed_horizon_one():

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import BIN, make_repo
-from tsarena.config import SyntheticParams
+from tsarena.data.params import SyntheticParams
 from tsarena.data.sources import synthetic_prices
 
 pytestmark = pytest.mark.e2e

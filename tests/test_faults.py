@@ -48,16 +48,19 @@ def test_a_full_disk_leaves_the_previous_outputs_intact_with_one_error_line(tmp_
 def test_runs_of_a_dead_process_are_marked_failed_and_live_ones_are_left_alone(tmp_path):
     from mlflow import MlflowClient
 
-    from tsarena import tracking
+    import socket
+
+    from tsarena.tracking import runs as tracking
+    from tsarena.tracking.store import connect
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    experiment_id = tracking.connect(uri, "faults")
+    experiment_id = connect(uri, "faults")
     client = MlflowClient(uri)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        host = tracking.socket.gethostname()
+        host = socket.gethostname()
         runs = {label: client.create_run(experiment_id, tags={"stage": "train@lstm", "host": h, "pid": str(pid)})
                 for label, h, pid in [("dead", host, dead.pid), ("alive", host, alive.pid),
                                       ("elsewhere", "another-host", dead.pid)]}
@@ -74,7 +77,7 @@ def test_runs_of_a_dead_process_are_marked_failed_and_live_ones_are_left_alone(t
 
 
 def test_scratch_folders_of_dead_processes_are_removed_and_live_ones_left_alone(tmp_path):
-    from tsarena.io import scratch_dir
+    from tsarena.core.io import scratch_dir
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -5,10 +5,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tsarena.config import FeatureParams, SyntheticParams
+from tsarena.data.params import FeatureParams, SyntheticParams
 from tsarena.data.sources import synthetic_prices
-from tsarena.feature_table import FeatureWriter, matrix_chunks, raw_tickers, read_keys
-from tsarena.features import feature_names, ticker_table
+from tsarena.data.feature_table import FeatureWriter, matrix_chunks, raw_tickers, read_keys
+from tsarena.data.features import feature_names, ticker_table
 
 
 def test_raw_tickers_yields_each_ticker_whole_whatever_the_row_groups(tmp_path):

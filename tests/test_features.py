@@ -5,9 +5,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tsarena.config import FeatureParams, SyntheticParams
+from tsarena.data.params import FeatureParams, SyntheticParams
 from tsarena.data.sources import synthetic_prices
-from tsarena.features import build_features
+from tsarena.data.features import build_features
 
 PARAMS = FeatureParams(return_lags=[1, 3], volatility_windows=[4], ma_windows=[3, 6], rsi_window=5,
                        macd=[3, 6, 2], volume_window=4, target={"horizon": 2})

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsarena.config import DataParams
-from tsarena.data import load_prices
+from tsarena.data.params import DataParams
+from tsarena.data.prices import load_prices
 from tsarena.data.validate import COLUMNS
-from tsarena.errors import TsarenaError
+from tsarena.core.errors import TsarenaError
 
 HEADER = "Date,Open,High,Low,Close,Volume\n"
 GOOD_ROWS = [f"2020-01-{d:02d},10,11,9,{10 + d / 10},1000" for d in range(1, 11)]
@@ -152,8 +152,8 @@ def test_bad_param_fails_stage_with_one_line(tmp_path):
 
 def test_close_only_arch_series_get_the_csv_treatment_and_several_are_several_tickers():
     """WTI crude oil and the VIX ship as one column: open/high/low become the close, volume 0."""
-    from tsarena.config import DataParams
-    from tsarena.data import load_prices
+    from tsarena.data.params import DataParams
+    from tsarena.data.prices import load_prices
 
     prices = load_prices(DataParams(source="arch", series=["wti", "vix"]))
     assert list(prices["ticker"].unique()) == ["VIX", "WTI"]

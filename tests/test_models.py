@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from tsarena.config import TrainParams, parse_section
-from tsarena.models import architecture_names, build_model, load_checkpoint, n_parameters, save_checkpoint
+from tsarena.config import parse_section
+from tsarena.fitting.params import TrainParams
+from tsarena.contestants.registry import architecture_names, build_model, n_parameters
 
 N_FEATURES, SEQ_LEN = 5, 12
 ARCHITECTURES = architecture_names()
@@ -25,9 +26,9 @@ def small(name: str) -> dict:
 def test_the_registry_finds_every_model_file_and_nothing_else():
     from pathlib import Path
 
-    import tsarena.models as package
+    import tsarena.contestants.registry as registry
 
-    files = {p.stem for p in Path(package.__file__).parent.glob("*.py")} - {"__init__", *package.HELPERS}
+    files = {p.stem for p in registry.FOLDER.glob("*.py")} - {"__init__"}
     assert set(ARCHITECTURES) == files and {"lstm", "transformer"} <= files
 
 
@@ -48,10 +49,10 @@ def test_no_future_reaches_a_forecast_through_the_pipeline(name):
     """Raw prices -> causal features -> train-only scaler -> window -> model. Perturbing prices after
     the window's end row leaves its forecast unchanged; perturbing inside the window changes it
     (so the check is not vacuous)."""
-    from tsarena.config import FeatureParams, SyntheticParams
+    from tsarena.data.params import FeatureParams, SyntheticParams
     from tsarena.data.sources import synthetic_prices
-    from tsarena.features import build_features
-    from tsarena.windows import apply_scaler, fit_scaler, scaler_to_dict, windows_at
+    from tsarena.data.features import build_features
+    from tsarena.split.windows import apply_scaler, fit_scaler, scaler_to_dict, windows_at
 
     prices = synthetic_prices(SyntheticParams(kind="gbm", n_days=400, seed=3), None)
     params = FeatureParams()
@@ -99,12 +100,16 @@ def test_overfits_a_tiny_fixed_batch(name):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_checkpoint_round_trip_predicts_the_same(name, tmp_path):
+def test_served_bundle_round_trip_predicts_the_same(name, tmp_path):
+    """The one saved form of a model is the served bundle: weights only, rebuilt from its config."""
+    from tsarena.serving.bundle import Bundle, Member
+
     torch.manual_seed(0)
     model = build_model(name, small(name), dims()).eval()
-    save_checkpoint(tmp_path / "m.pt", name, small(name), dims(), model)
-    loaded_name, params, loaded_dims, loaded = load_checkpoint(tmp_path / "m.pt")
-    assert (loaded_name, params, loaded_dims) == (name, small(name), dims())
+    Bundle({"seq_len": SEQ_LEN}, [Member(name, small(name), dims(), 1.0, model)]).save(tmp_path / "bundle")
+    (member,) = Bundle.load(tmp_path / "bundle").members
+    loaded = member.model
+    assert (member.name, member.params, member.dims) == (name, small(name), dims())
     x = torch.randn(4, SEQ_LEN, N_FEATURES)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
@@ -114,9 +119,9 @@ def test_checkpoint_round_trip_predicts_the_same(name, tmp_path):
 def test_refit_with_the_same_seed_is_bit_identical_with_or_without_deterministic_kernels(name, monkeypatch):
     """Seeding is what makes a CPU fit reproducible: the same weights whether or not torch's
     deterministic mode is on (the engine leaves it off on CPU, where it only costs time)."""
-    from tsarena import training
-    from tsarena.fitting import fit_one
-    from tsarena.windows import Windows
+    from tsarena.fitting import engine as training
+    from tsarena.fitting.fit import fit_one
+    from tsarena.split.windows import Windows
 
     rng = np.random.default_rng(0)
     matrix = rng.standard_normal((300, N_FEATURES)).astype(np.float32)
@@ -228,8 +233,8 @@ def test_head_rescales_to_target_units():
 
 
 def test_tcn_receptive_field_must_cover_the_window():
-    from tsarena.errors import TsarenaError
-    from tsarena.models.tcn import Params, receptive_field
+    from tsarena.core.errors import TsarenaError
+    from tsarena.contestants.architectures.tcn import Params, receptive_field
 
     assert receptive_field(Params()) == 1 + 2 * 2 * (1 + 2 + 4 + 8) == 61  # covers the default window of 60
     build_model("tcn", {}, dims(seq_len=61))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from tsarena.errors import TsarenaError
-from tsarena.fitpool import cores, resolve_jobs
+from tsarena.core.errors import TsarenaError
+from tsarena.fitting.pool import cores, resolve_jobs
 
-OUTPUTS = ("data/predictions/tcn.parquet", "data/models/tcn/model.pt", "data/models/tcn/histories.csv",
+OUTPUTS = ("data/predictions/tcn.parquet", "data/models/tcn/bundle/member_0.pt", "data/models/tcn/histories.csv",
            "data/models/tcn/bundle/members.json")
 
 
@@ -36,7 +36,7 @@ def test_forecasts_join_a_table_at_a_time_into_what_one_concat_gives(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from tsarena.predictions import concat_tables, predictions_frame
+    from tsarena.contestants.predictions import concat_tables, predictions_frame
 
     rng = np.random.default_rng(0)
     frames = [predictions_frame("tcn", fold, seed, {s: (np.arange(n) + 7 * fold, rng.normal(size=n))

@@ -7,12 +7,14 @@ import pytest
 from arch.bootstrap import MCS, SPA
 from statsmodels.tsa.stattools import diebold_mariano_test
 
-from tsarena.evaluation import break_even_bps, diebold_mariano, strategy_legs
-from tsarena.models.baselines import ar1_oracle, autoregression, forecast_all
-from tsarena.referee import (bootstrap_intervals, confidence_set_pvalues, date_losses, holm, in_confidence_set,
+from tsarena.judging.significance import diebold_mariano
+from tsarena.judging.trading import break_even_bps, strategy_legs
+from tsarena.contestants.baselines import BASELINES, ar1_oracle, autoregression, forecast_all
+from tsarena.contestants.params import BaselineParams
+from tsarena.judging.referee import (bootstrap_intervals, confidence_set_pvalues, date_losses, holm, in_confidence_set,
                              mean_ranks, spa_test)
-from tsarena.report import champion_failures, comparison_table, verdict
-from tsarena.windows import Windows
+from tsarena.judging.report import champion_failures, comparison_table, verdict
+from tsarena.split.windows import Windows
 
 
 def losses(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -130,8 +132,8 @@ def test_ar_baseline_finds_the_ar1_coefficient_and_nears_the_oracle():
     best = ar1_oracle(returns[windows.ends["test"]], 0.3, 1)
     assert 1 <= p <= 5
     assert np.corrcoef(forecasts["test"], best)[0, 1] > 0.97
-    all_, picks = forecast_all(windows, [1.0, 100.0], max_lag=5)
-    assert set(all_) == {"random_walk", "drift", "ar", "ridge_last", "linear"} and picks["ar_lag"] == p
+    all_, picks = forecast_all(windows, BaselineParams(ridge_alphas=[1.0, 100.0], ar_max_lag=5))
+    assert set(all_) == set(BASELINES) and picks["ar"]["lag"] == p
 
 
 def test_ar1_oracle_sums_the_expected_path_over_the_horizon():

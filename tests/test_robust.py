@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import make_repo
-from tsarena.evaluation import seed_summary
-from tsarena.models.ensemble import stacking_weights
+from tsarena.judging.scoring import seed_summary
+from tsarena.contestants.ensemble import stacking_weights
 
 pytestmark = pytest.mark.e2e
 SEEDS, FOLDS = [0, 1], 3

@@ -25,7 +25,7 @@ TICKERS = ("AAA", "BBB")
 def yahoo_prices(n_days: int = 1500) -> pd.DataFrame:
     """Synthetic iid returns in Yahoo's layout: Close is the quoted price, Adj Close the quoted price
     scaled back for dividends (a factor that steps from 0.8 to 1), Volume an integer."""
-    from tsarena.config import SyntheticParams
+    from tsarena.data.params import SyntheticParams
     from tsarena.data.sources import synthetic_prices
 
     raw = synthetic_prices(SyntheticParams(kind="gbm", n_days=n_days, n_series=2, seed=11), None)

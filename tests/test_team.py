@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsarena.layout import BASELINES, ORACLE
+from tsarena.contestants.producers import BASELINES, ORACLE
 
 from conftest import BIN, ROOT, free_port, make_repo, mlflow_server, stop, wait_http
 
@@ -169,7 +169,7 @@ def test_ddp_on_two_cpu_processes_trains_once_and_logs_once(tmp_path):
 
         curve = MlflowClient(repo.mlflow_uri).get_metric_history(run.info.run_id, "val_loss")
         assert np.allclose([m.value for m in curve], history.loc[history["seed"] == seed, "val_loss"])
-    assert (repo.path / "data/models/lstm/model.pt").is_file() and (repo.path / "data/predictions/lstm.parquet").is_file()
+    assert (repo.path / "data/models/lstm/bundle/member_0.pt").is_file() and (repo.path / "data/predictions/lstm.parquet").is_file()
 
 
 def test_pipeline_against_a_server_with_a_login(tmp_path, monkeypatch):

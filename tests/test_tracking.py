@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from tsarena import tracking
-from tsarena.errors import TsarenaError
+from tsarena.tracking import lineage
+from tsarena.tracking import store as tracking
+from tsarena.core.errors import TsarenaError
 
 
 def test_uri_precedence(monkeypatch, tmp_path):
@@ -49,7 +50,7 @@ def test_unwritable_store_is_a_clear_error(tmp_path):
 
 def test_store_and_experiment_created_once_by_parallel_processes(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    code = "import sys; from tsarena import tracking; print(tracking.connect(sys.argv[1], 'exp'))"
+    code = "import sys; from tsarena.tracking import store; print(store.connect(sys.argv[1], 'exp'))"
     procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
     results = [p.communicate(timeout=120) for p in procs]
@@ -69,5 +70,5 @@ def test_experiment_artifacts_live_beside_the_store_not_in_the_cwd(tmp_path):
 def test_dvc_out_md5_reads_the_lock(tmp_path):
     lock = tmp_path / "dvc.lock"
     lock.write_text("schema: '2.0'\nstages:\n  window:\n    cmd: x\n    outs:\n    - path: data/windows\n      md5: abc.dir\n")
-    assert tracking.dvc_out_md5("window", "data/windows", str(lock)) == "abc.dir"
-    assert tracking.dvc_out_md5("feature", "data/windows", str(lock)).startswith("unknown")
+    assert lineage.dvc_out_md5("window", "data/windows", str(lock)) == "abc.dir"
+    assert lineage.dvc_out_md5("feature", "data/windows", str(lock)).startswith("unknown")

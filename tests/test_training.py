@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from tsarena.config import TrainParams
-from tsarena.models import build_model, load_checkpoint, save_checkpoint
-from tsarena.training import ShuffledBatches, fit, loss_function, no_skill_loss, predict, seed_all
+from tsarena.fitting.params import TrainParams
+from tsarena.contestants.registry import build_model
+from tsarena.fitting.engine import ShuffledBatches, fit, loss_function, no_skill_loss, predict, seed_all
 
 SEQ_LEN = 8
 
@@ -57,9 +57,7 @@ def test_shuffled_batches_cover_every_sample_once_and_unshuffled_keep_order():
 def test_predict_keeps_every_row_including_a_short_last_batch(tmp_path):
     matrix, _, ends = data()
     model = build_model("lstm", {"hidden_size": 4}, {"n_features": 4, "seq_len": SEQ_LEN})
-    save_checkpoint(tmp_path / "model.pt", "lstm", {"hidden_size": 4}, {"n_features": 4, "seq_len": SEQ_LEN}, model)
-    name, _, _, loaded = load_checkpoint(str(tmp_path / "model.pt"))
-    assert name == "lstm"
+    loaded = model.eval()
     out = predict(loaded, matrix, ends["test"], SEQ_LEN, batch_size=7)
     assert out.shape == (len(ends["test"]),)
     single = predict(loaded, matrix, ends["test"][-1:], SEQ_LEN)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import make_repo
-from tsarena.config import TrainParams, TuneParams
+from tsarena.fitting.params import TrainParams, TuneParams
 
 pytestmark = pytest.mark.e2e
 MODELS = ["mlp", "dlinear"]
@@ -64,7 +64,7 @@ def test_nothing_changed_is_a_cache_hit_and_a_space_edit_retunes_that_model_only
 
 
 def _study(repo, split, jobs: int, tmp_path, name: str = "mlp"):
-    from tsarena.tuning import run_study
+    from tsarena.fitting.tuning import run_study
 
     params = repo.params
     tune = TuneParams.model_validate({**params["tune"], "jobs": jobs, "trials": 4 if jobs > 1 else 3})
@@ -103,7 +103,7 @@ def test_an_rdb_storage_holds_the_study_and_a_second_worker_joins_it(tuned, tmp_
     under its name, so a worker started later (another machine, in a team) adds to the same search."""
     import optuna
 
-    from tsarena.tuning import run_study
+    from tsarena.fitting.tuning import run_study
 
     repo, _ = tuned
     params = repo.params

@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsarena.config import FeatureParams, SyntheticParams, WindowParams
+from tsarena.data.params import FeatureParams, SyntheticParams
+from tsarena.split.params import WindowParams
 from tsarena.data.sources import synthetic_prices
-from tsarena.errors import TsarenaError
-from tsarena.features import build_features
-from tsarena.windows import (chronological_split, fit_scaler, scaler_to_dict, training_rows, walk_forward_splits,
+from tsarena.core.errors import TsarenaError
+from tsarena.data.features import build_features
+from tsarena.split.windows import (chronological_split, fit_scaler, scaler_to_dict, training_rows, walk_forward_splits,
                              window_view, windows_at, write_matrix)
 
 
@@ -126,7 +127,7 @@ def test_window_stage_output_never_crosses_tickers(tmp_path):
     import sys
     from pathlib import Path
 
-    from tsarena.windows import load_fold
+    from tsarena.split.windows import load_fold
 
     root = Path(__file__).resolve().parents[1]
     shutil.copytree(root / "pipeline", tmp_path / "pipeline")
@@ -146,7 +147,7 @@ def test_window_stage_output_never_crosses_tickers(tmp_path):
 
 
 def test_too_few_rows_for_one_window_names_the_ticker():
-    from tsarena.windows import check_lengths
+    from tsarena.split.windows import check_lengths
 
     counts = pd.Series({"AAA": 80, "BBB": 12})
     check_lengths(counts, 12, "window.seq_len")  # exactly one window is enough

@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import binomtest
 
 from conftest import make_repo
-from tsarena.models import architecture_names
-from tsarena.referee import holm
+from tsarena.contestants.registry import architecture_names
+from tsarena.judging.referee import holm
 
 pytestmark = pytest.mark.e2e
 ZOO = architecture_names()

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tsarena.errors import TsarenaError
-from tsarena.io import git_root
-from tsarena.layout import BEST_RANKED, CHAMPION, model_dir
+from tsarena.core.errors import TsarenaError
+from tsarena.core.io import git_root
+from tsarena.contestants.producers import model_dir
+from tsarena.tracking.registry import BEST_RANKED, CHAMPION
 
 if TYPE_CHECKING:
-    from tsarena.serving import Bundle
+    from tsarena.serving.bundle import Bundle
 
 REGISTERED_MODEL = "tsarena-forecaster"
 
@@ -101,7 +102,7 @@ def model_uri(model: str, registered: str, uri: str) -> str:
 def load_bundle(model: str, registered: str, uri: str | None) -> Bundle:
     """The model behind --model: a trained model on disk, or an MLflow model (alias, version, run) whose
     pyfunc is tsarena's, so this runs the `Bundle.forecast` that MLflow's predict and its server run."""
-    from tsarena.serving import Bundle
+    from tsarena.serving.bundle import Bundle
 
     found = None if ":/" in model else local_bundle(model)
     if found is not None:
@@ -149,7 +150,7 @@ def ui(args: argparse.Namespace) -> None:
     (model training, one row per contestant, the headline columns)."""
     from mlflow import MlflowClient
 
-    from tsarena.tracking import VIEW, runs_page
+    from tsarena.tracking.registry import VIEW, runs_page
 
     store = open_store(args.tracking_uri)
     experiment = MlflowClient(store).get_experiment_by_name(args.experiment)

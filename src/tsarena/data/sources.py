@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tsarena.config import SyntheticParams
-from tsarena.errors import TsarenaError
+from tsarena.data.params import SyntheticParams
+from tsarena.core.errors import TsarenaError
 
 _ALIASES = {"adj close": "adj close", "adjclose": "adj close", "adj_close": "adj close", "adjusted close": "adj close"}
 

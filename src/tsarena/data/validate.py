@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tsarena.errors import TsarenaError
+from tsarena.core.errors import TsarenaError
 
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 COLUMNS = ["date", "ticker", *PRICE_COLUMNS, "volume"]

@@ -1,0 +1,134 @@
+"""Honest baselines, producers like any model: fit per fold on its training rows only.
+
+Forecasts are in target units (log return, or probability of an up move), for the validation
+and test windows of the fold. A weak linear baseline flatters every network, so there are three
+linear ones: an AR(p) on the series' own returns, a ridge on the last row's features, and a ridge
+on the whole flattened window (the networks' input); each picks its order or penalty on validation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+from scipy.linalg import LinAlgWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from tsarena.contestants.predictions import FORECAST_SPLITS
+from tsarena.split.windows import Windows, windows_at
+
+RETURN_FEATURE = "log_return"  # the one-day log return: the AR baseline's and the oracle's input
+
+
+def random_walk(n: int, target_kind: str) -> np.ndarray:
+    """Tomorrow's price is today's: zero log return (or a coin flip for direction)."""
+    return np.full(n, 0.5 if target_kind == "direction" else 0.0)
+
+
+def drift(train_targets: np.ndarray, n: int) -> np.ndarray:
+    """The mean training target: mean return, or the base rate of up moves."""
+    return np.full(n, float(np.mean(train_targets)))
+
+
+def choose_on_validation(grid: list[tuple[object, float]], inputs: Callable[[object, str], np.ndarray],
+                         windows: Windows) -> tuple[dict[str, np.ndarray], tuple[object, float]]:
+    """Fit a penalised linear model per grid point (inputs key, penalty) on train; keep the best on validation.
+
+    `inputs(key, split)` is a split's design matrix (the key: a lag order, or None for fixed inputs).
+    Ridge for returns, L2 logistic regression for direction. Returns ({"val", "test"}, chosen point).
+    """
+    kind, ends, targets = windows.meta["target_kind"], windows.ends, windows.targets
+    built: dict[tuple[object, str], np.ndarray] = {}
+
+    def design(key, split: str) -> np.ndarray:  # once per (key, split): a whole-window matrix is large
+        if (key, split) not in built:
+            built[key, split] = inputs(key, split)
+        return built[key, split]
+
+    def fit(key, alpha: float):
+        x, y = design(key, "train"), targets[ends["train"]]
+        if kind == "direction":
+            return LogisticRegression(C=1 / alpha, max_iter=2000).fit(x, y)
+        return Ridge(alpha=alpha).fit(x, y)
+
+    def forecast(model, key, split: str) -> np.ndarray:
+        x = design(key, split)
+        return model.predict_proba(x)[:, 1] if kind == "direction" else model.predict(x)
+
+    with warnings.catch_warnings():  # small penalties on many correlated inputs: expected, and val decides
+        warnings.simplefilter("ignore", LinAlgWarning)
+        models = [fit(key, alpha) for key, alpha in grid]
+    val_mse = [float(np.mean((forecast(m, key, "val") - targets[ends["val"]]) ** 2)) for m, (key, _) in zip(models, grid)]
+    best = int(np.argmin(val_mse))
+    return {s: forecast(models[best], grid[best][0], s) for s in FORECAST_SPLITS}, grid[best]
+
+
+def ridge(windows: Windows, alphas: list[float], last_row_only: bool) -> tuple[dict[str, np.ndarray], float]:
+    """Ridge (or L2 logistic) on the flattened window the networks see, or on its last row only."""
+    length = 1 if last_row_only else windows.seq_len
+
+    def inputs(_, split: str) -> np.ndarray:
+        ends = windows.ends[split]
+        return windows_at(windows.matrix, ends, length).reshape(len(ends), -1)
+
+    forecasts, (_, alpha) = choose_on_validation([(None, a) for a in alphas], inputs, windows)
+    return forecasts, float(alpha)
+
+
+def autoregression(windows: Windows, max_lag: int) -> tuple[dict[str, np.ndarray], int]:
+    """AR(p) on the series' own one-day returns (the last p of the window), p in 1..max_lag chosen on
+    validation; least squares with an intercept (a vanishing ridge), pooled over tickers. The return
+    feature is scaled, which the intercept and free coefficients undo: these are raw returns' forecasts."""
+    column = windows.meta["features"].index(RETURN_FEATURE)
+    returns = windows.matrix[:, column:column + 1]
+
+    def inputs(p: int, split: str) -> np.ndarray:
+        ends = windows.ends[split]
+        return windows_at(returns, ends, p).reshape(len(ends), p)
+
+    grid = [(p, 1e-8) for p in range(1, min(max_lag, windows.seq_len) + 1)]
+    forecasts, (p, _) = choose_on_validation(grid, inputs, windows)
+    return forecasts, int(p)
+
+
+def ar1_oracle(raw_last_return: np.ndarray, phi: float, horizon: int) -> np.ndarray:
+    """The optimal forecast of an AR(1) (mean zero) with known phi: E[r_{t+1} + ... + r_{t+h} | r_t]."""
+    return raw_last_return * sum(phi**i for i in range(1, horizon + 1))
+
+
+def _random_walk(windows: Windows, _params: Any) -> tuple[dict[str, np.ndarray], dict]:
+    return {s: random_walk(len(windows.ends[s]), windows.meta["target_kind"]) for s in FORECAST_SPLITS}, {}
+
+
+def _drift(windows: Windows, _params: Any) -> tuple[dict[str, np.ndarray], dict]:
+    train_targets = windows.targets[windows.ends["train"]]
+    return {s: drift(train_targets, len(windows.ends[s])) for s in FORECAST_SPLITS}, {}
+
+
+def _ar(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]:
+    forecasts, p = autoregression(windows, params.ar_max_lag)
+    return forecasts, {"lag": p}
+
+
+def _ridge_last(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]:
+    forecasts, alpha = ridge(windows, params.ridge_alphas, last_row_only=True)
+    return forecasts, {"alpha": alpha}
+
+
+def _linear(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]:
+    forecasts, alpha = ridge(windows, params.ridge_alphas, last_row_only=False)
+    return forecasts, {"alpha": alpha}
+
+
+BENCHMARK = "random_walk"  # what every contestant is judged against
+# Every baseline: name -> (fold's windows, the `baselines` params) -> ({split: forecasts}, what it chose on
+# validation). Adding one is adding its entry here; stages, report and tests read this table.
+BASELINES: dict[str, Callable[[Windows, Any], tuple[dict[str, np.ndarray], dict]]] = {
+    BENCHMARK: _random_walk, "drift": _drift, "ar": _ar, "ridge_last": _ridge_last, "linear": _linear}
+
+
+def forecast_all(windows: Windows, params: Any) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict]]:
+    """{baseline: {split: forecasts}} for the fold's validation and test windows, and what each chose."""
+    made = {name: make(windows, params) for name, make in BASELINES.items()}
+    return {name: forecasts for name, (forecasts, _) in made.items()}, {name: chose for name, (_, chose) in made.items() if chose}

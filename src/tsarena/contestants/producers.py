@@ -1,0 +1,79 @@
+"""Every producer of forecasts in one table: its name, its kind, the DVC stage (and MLflow `stage` tag)
+that makes it, where its predictions live and, for a trained one, its served model; and which producer
+is the benchmark. Stages, report and tests read it; nothing else spells a producer's name.
+
+A baseline is added in baselines.py alone (its entry in BASELINES), an architecture by its file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tsarena.contestants.baselines import BASELINES, BENCHMARK
+
+NEURAL, BASELINE = "neural", "baseline"
+ENSEMBLE = "ensemble"  # the ensemble's name, kind and stage
+ORACLE = "oracle"  # the known optimal forecast of a synthetic source: shown, never ranked or registered
+SPLIT = Path("data/split")
+
+
+@dataclass(frozen=True)
+class Producer:
+    name: str
+    kind: str  # neural | baseline | ensemble | oracle
+    stage: str
+    predictions: Path
+    model_dir: Path | None = None  # the served model (trained producers only)
+
+    @property
+    def trained(self) -> bool:
+        return self.model_dir is not None
+
+    @property
+    def is_benchmark(self) -> bool:
+        return self.name == BENCHMARK
+
+
+def producer(name: str) -> Producer:
+    """The row of the table for `name`: a baseline, the oracle, the ensemble, or (any other name) an architecture."""
+    if name in BASELINES or name == ORACLE:
+        return Producer(name, BASELINE if name in BASELINES else ORACLE, "baselines",
+                        Path("data/baselines/predictions.parquet"))
+    if name == ENSEMBLE:
+        return Producer(name, ENSEMBLE, ENSEMBLE, Path("data/ensemble/predictions.parquet"), Path("data/ensemble"))
+    return Producer(name, NEURAL, f"train@{name}", Path("data/predictions") / f"{name}.parquet",
+                    Path("data/models") / name)
+
+
+def kind(name: str) -> str:
+    return producer(name).kind
+
+
+def producing_stage(name: str) -> str:
+    """The DVC stage (and MLflow `stage` tag) of a contestant's parent run."""
+    return producer(name).stage
+
+
+def predictions_path(name: str) -> Path:
+    return producer(name).predictions
+
+
+def model_dir(name: str) -> Path:
+    return producer(name).model_dir
+
+
+def tuned_path(name: str) -> Path:
+    """The configuration train@<name> uses: the tuned one, or params.yaml's as it is (tune.trials 0)."""
+    return Path("data/tuned") / f"{name}.json"
+
+
+def trained(arena: Any) -> list[str]:
+    """The contestants that train and are logged to MLflow: the architectures, then the ensemble."""
+    return [*arena.models, *([ENSEMBLE] if arena.ensemble else [])]
+
+
+def producers(arena: Any) -> dict[str, Path]:
+    """Every contestant's predictions table: the trained ones and the baselines."""
+    return {name: predictions_path(name) for name in [*trained(arena), *BASELINES]}

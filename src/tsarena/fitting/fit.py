@@ -1,0 +1,89 @@
+"""One architecture on every fold x seed: the fits, their forecasts, and the model that is served.
+
+Knows nothing of DVC or MLflow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsarena.core.errors import TsarenaError
+from tsarena.contestants.predictions import FORECAST_SPLITS, predictions_frame, target_units
+from tsarena.split.windows import Windows
+
+# what the served.json a train@ stage writes says of its model: the metric catalogue reports both beside skill
+N_PARAMETERS, TUNE_TRIALS = "n_parameters", "tune_trials"
+
+
+def model_dims(windows: Windows) -> dict[str, Any]:
+    """What a model needs besides its params: input shape and the training target's scale."""
+    regression = windows.meta["target_kind"] == "return"
+    return {"n_features": windows.n_features, "seq_len": windows.seq_len,
+            "target_mean": windows.meta["target_mean"] if regression else 0.0,
+            "target_std": windows.meta["target_std"] if regression else 1.0}
+
+
+def check_batch(n_train: int, seq_len: int, batch_size: int, fold: int, n_folds: int) -> None:
+    where = f" in fold {fold}" if n_folds > 1 else ""
+    if n_train < batch_size:
+        raise TsarenaError(f"window.seq_len={seq_len} leaves {n_train} training windows{where}, fewer than "
+                           f"train.batch_size={batch_size}", "window.seq_len, train.batch_size")
+
+
+@dataclass
+class Fit:
+    """One architecture trained on one fold with one seed."""
+
+    name: str
+    fold: int
+    seed: int
+    model: Any
+    params: dict
+    dims: dict
+    history: list[dict]
+    predictions: pd.DataFrame | None  # None once written to a file (fitpool)
+    infer_us: float  # microseconds per test window (batched forecast, CPU or the fit's device)
+
+    @property
+    def best_val_loss(self) -> float:
+        return min(row["val_loss"] for row in self.history)
+
+    def history_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"fold": self.fold, "seed": self.seed, **row} for row in self.history])
+
+
+def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
+            on_epoch: Callable[[dict], None] | None = None, callbacks: list | None = None) -> Fit:
+    """Build (seeded), train with early stopping on validation, forecast validation and test (those of
+    them `windows` has: a tuning trial's have no test windows)."""
+    from tsarena.contestants.registry import build_model
+    from tsarena.fitting.engine import fit, loss_function, no_skill_loss, predict, seed_all
+
+    dims = model_dims(windows)
+    seed_all(seed)  # before building: the initial weights are seeded too
+    model = build_model(name, params, dims)
+    kind = windows.meta["target_kind"]
+    scales = {s: no_skill_loss(kind, windows.targets[windows.ends[s]]) for s in ("train", "val")}
+    history = fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss_function(kind),
+                  seed, on_epoch, scales, callbacks)
+    forecasts, infer_us = {}, 0.0
+    for split in (s for s in FORECAST_SPLITS if s in windows.ends):
+        started = time.perf_counter()
+        forecasts[split] = (windows.ends[split], target_units(predict(model, windows.matrix, windows.ends[split],
+                                                                      windows.seq_len), kind))
+        infer_us = 1e6 * (time.perf_counter() - started) / max(len(windows.ends[split]), 1)  # the last: test
+    return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history,
+               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts), infer_us)
+
+
+def served_fit(fits: list[Fit]) -> Fit:
+    """The model to register and serve: trained on the most recent data (the last fold), the seed
+    with the lowest validation loss. Chosen on validation: test is never looked at."""
+    last = max(f.fold for f in fits)
+    return min((f for f in fits if f.fold == last), key=lambda f: f.best_val_loss)

@@ -1,0 +1,133 @@
+"""A referee for many models: evidence that accounts for how many were tried.
+
+With a dozen contestants, a one-sided DM test at 5% per model finds a "winner" on pure noise
+about half the time. So the champion must also pass Hansen's SPA test (does *any* model beat the
+random walk, given how many were tried), sit in the Model Confidence Set (Hansen, Lunde, Nason:
+the models that cannot be told apart from the best), and keep its DM p-value after Holm's
+correction. Intervals come from the stationary bootstrap: daily losses cluster in volatility, so
+i.i.d. formulas are too narrow. All resampling is `arch.bootstrap`'s, seeded.
+
+Every function takes per-date losses (one row per test date, several tickers averaged, the seeds
+of an architecture averaged first, as in its DM test) and returns plain data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from arch.bootstrap import MCS, SPA, StationaryBootstrap, optimal_block_length
+from statsmodels.stats.multitest import multipletests
+
+from tsarena.contestants.baselines import BENCHMARK
+from tsarena.judging.metrics import DM_PVALUE_HOLM, MCS_PVALUE, SHARPE_OF_AVG, SKILL
+from tsarena.judging.trading import TRADING_DAYS
+
+
+
+def date_losses(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Squared error per test date (columns: models): seeds averaged per row, tickers per date.
+
+    `frame` is evaluate's long test table (model, fold, seed, row, date, forecast, actual).
+    """
+    frame = frame[frame["model"].isin(models)]
+    per_row = (frame.assign(se=(frame["forecast"] - frame["actual"]) ** 2)
+               .groupby(["model", "fold", "row", "date"], sort=False)["se"].mean().reset_index())
+    table = per_row.groupby(["date", "model"])["se"].mean().unstack("model")
+    return table[models].sort_index()
+
+
+def block_size(losses: pd.DataFrame, given: int | None) -> int:
+    """The stationary bootstrap's mean block length: the param, or Politis-White's automatic choice
+    for the benchmark's losses (squared returns carry the volatility clustering)."""
+    if given is not None:
+        return given
+    return max(1, int(round(float(optimal_block_length(losses[BENCHMARK].to_numpy())["stationary"].iloc[0]))))
+
+
+def spa_test(losses: pd.DataFrame, block: int, reps: int, seed: int) -> dict[str, float]:
+    """Hansen's SPA: H0 "no model beats the random walk". p-values (lower, consistent, upper);
+    the consistent one is the test's."""
+    models = losses.drop(columns=BENCHMARK)
+    spa = SPA(losses[BENCHMARK].to_numpy(), models.to_numpy(), block_size=block, reps=reps, bootstrap="stationary",
+              seed=seed)
+    spa.compute()
+    return {name: float(value) for name, value in spa.pvalues.items()}
+
+
+def confidence_set_pvalues(losses: pd.DataFrame, block: int, reps: int, seed: int) -> dict[str, float]:
+    """Each model's MCS p-value (Hansen, Lunde, Nason, range statistic; the random walk is a candidate
+    like any model). The set at level 1 - alpha is the models whose p-value is above alpha, so the
+    p-values are computed once here and the level is applied where the verdict is made."""
+    mcs = MCS(losses, size=0.5, reps=reps, block_size=block, method="R", bootstrap="stationary", seed=seed)
+    mcs.compute()
+    return {str(m): float(p) for m, p in mcs.pvalues["Pvalue"].items()}
+
+
+def in_confidence_set(pvalue: float, alpha: float) -> bool:
+    """As `arch.bootstrap.MCS(size=alpha).included`: a model stays unless its p-value is at most alpha."""
+    return pvalue > alpha
+
+
+def holm(pvalues: dict[str, float | None]) -> dict[str, float | None]:
+    """Holm's step-down adjustment over the family of DM tests (one per model against the random walk)."""
+    known = {name: p for name, p in pvalues.items() if p is not None and np.isfinite(p)}
+    adjusted = dict.fromkeys(pvalues)
+    if known:
+        _, values, _, _ = multipletests(list(known.values()), method="holm")
+        adjusted.update(zip(known, (float(v) for v in values)))
+    return adjusted
+
+
+def _skill_and_sharpe(se_model: np.ndarray, se_rw: np.ndarray, pnl: np.ndarray) -> np.ndarray:
+    skill = 100 * (1 - math.sqrt(se_model.mean()) / math.sqrt(se_rw.mean()))
+    std = pnl.std(ddof=1)
+    sharpe = pnl.mean() / std * math.sqrt(TRADING_DAYS) if std > 0 else np.nan
+    return np.array([skill, sharpe])
+
+
+def bootstrap_intervals(se_model: np.ndarray, se_rw: np.ndarray, pnl: np.ndarray, block: int, reps: int, seed: int,
+                        level: float = 0.95) -> dict[str, float | None]:
+    """Percentile intervals of RMSE skill vs the random walk (%) and the strategy's annualised Sharpe,
+    resampling dates jointly (the stationary bootstrap keeps their volatility clusters), with the point
+    values they are intervals of (`*_of_avg`: of the seed-averaged losses and forecast, which with
+    several seeds differ from the mean of the seeds' values, Sharpe's most)."""
+    bootstrap = StationaryBootstrap(block, se_model, se_rw, pnl, seed=seed)
+    low, high = bootstrap.conf_int(_skill_and_sharpe, reps=reps, method="percentile", size=level)
+    point = _skill_and_sharpe(se_model, se_rw, pnl)
+    value = lambda x: None if not np.isfinite(x) else float(x)  # noqa: E731
+    return {**dict(zip(SKILL.names(), map(value, (point[0], low[0], high[0])))),
+            **dict(zip(SHARPE_OF_AVG.names(), map(value, (point[1], low[1], high[1]))))}
+
+
+def mean_ranks(per_fold: dict[str, dict], models: list[str], metric: str, higher_is_better: bool) -> dict[str, float]:
+    """Each model's rank (1 = best) on `metric` in every fold and seed, averaged. A producer with one
+    seed (a baseline) takes its one value against every seed of the others."""
+    ranks: list[pd.Series] = []
+    for scores in per_fold.values():
+        seeds = max((list(scores[m]["seeds"]) for m in models), key=len)  # the trained models' seeds
+        for seed in seeds:
+            values = pd.Series({m: scores[m]["seeds"].get(seed, next(iter(scores[m]["seeds"].values())))[metric]
+                                for m in models}, dtype=float)
+            ranks.append(values.rank(ascending=not higher_is_better, method="average"))
+    return {m: float(v) for m, v in pd.concat(ranks, axis=1).mean(axis=1).items()}
+
+
+def referee(losses: pd.DataFrame, pnl: dict[str, pd.Series], dm_pvalues: dict[str, float | None],
+            block: int | None, reps: int, seed: int) -> dict:
+    """SPA over all contestants, MCS p-values, Holm-adjusted DM p-values, and bootstrap intervals per model.
+
+    `losses` has the random walk and every contestant (never the oracle); `pnl` is each model's daily
+    strategy return after costs on the same dates. Nothing here depends on the significance level.
+    """
+    block = block_size(losses, block)
+    mcs_p = confidence_set_pvalues(losses, block, reps, seed)
+    adjusted = holm({m: p for m, p in dm_pvalues.items() if m != BENCHMARK})
+    per_model = {}
+    for name in losses.columns:
+        intervals = bootstrap_intervals(losses[name].to_numpy(), losses[BENCHMARK].to_numpy(),
+                                        pnl[name].reindex(losses.index).fillna(0.0).to_numpy(), block, reps, seed)
+        per_model[name] = {MCS_PVALUE: mcs_p[name], DM_PVALUE_HOLM: adjusted.get(name), **intervals}
+    return {"block_size": block, "reps": reps, "seed": seed, "n_dates": len(losses),
+            "spa_pvalues": spa_test(losses, block, reps, seed), "models": per_model}

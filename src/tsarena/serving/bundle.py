@@ -1,0 +1,162 @@
+"""The self-contained model: raw prices in, forecast per ticker out.
+
+A bundle folder carries everything between the two: the feature params and names, the fitted
+scaler, window length, target kind and horizon (`preprocess.json`), and one or more member
+networks as state dicts plus their config (`members.json`, `member_<i>.pt`; loaded weights-only,
+never unpickled). One network is a bundle of one member with weight 1; the ensemble is a bundle of
+its members with their weights. `tsarena predict`, the MLflow pyfunc and `mlflow models serve` all
+run `Bundle.forecast` on the table as the user gave it (`input_prices` is the one normalisation, the
+same checks as `data.source: csv`), so they agree to the last digit, and none reads the workspace.
+The MLflow signature therefore declares outputs only: an input schema would make MLflow rename-check,
+retype and drop columns (an `Adj Close`) before tsarena sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsarena.core.errors import TsarenaError
+
+# missing values in a served input: short gaps filled from the past (as data.nan_policy's default)
+INPUT_NAN_POLICY, INPUT_MAX_NAN_RUN = "ffill", 3
+DEFAULT_TICKER = "INPUT"  # an input without a ticker column is one series of this name, on every route
+
+
+def input_prices(raw: pd.DataFrame, where: str, extras: list[str], labels: pd.Series | None = None
+                 ) -> tuple[pd.DataFrame, str]:
+    """The one input contract of every route: what `data.source: csv` accepts (any column case, Adj Close
+    applied as at ingest, text or numeric values, text or datetime dates, optional ticker), validated
+    as there. Returns the price table and which close it is: "adjusted" (from Adj Close) or "raw"."""
+    from tsarena.data.sources import complete_columns, has_adjusted_close
+    from tsarena.data.validate import normalise_prices
+
+    raw = pd.DataFrame(raw)
+    basis = "adjusted" if has_adjusted_close(raw.columns) else "raw"
+    table = complete_columns(raw, where, default_ticker=DEFAULT_TICKER)
+    prices = normalise_prices(table, where, labels=labels, nan_policy=INPUT_NAN_POLICY,
+                              max_nan_run=INPUT_MAX_NAN_RUN, sort=True, extras=extras)
+    return prices, basis
+
+
+@dataclass
+class Member:
+    name: str
+    params: dict[str, Any]
+    dims: dict[str, Any]
+    weight: float
+    model: Any
+
+
+@dataclass
+class Bundle:
+    preprocess: dict[str, Any]
+    members: list[Member]
+
+    @classmethod
+    def from_split(cls, meta: dict, scaler: dict, members: list[Member]) -> Bundle:
+        """From the split stage's fold metadata (`meta`: schema + fold) and that fold's scaler."""
+        keys = ("params", "features", "target_kind", "horizon", "seq_len")
+        return cls({**{k: meta[k] for k in keys}, "scaler": scaler}, members)
+
+    def save(self, folder: Path) -> None:
+        import torch
+
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "preprocess.json").write_text(json.dumps(self.preprocess, indent=1))
+        members = []
+        for i, m in enumerate(self.members):
+            torch.save(m.model.state_dict(), folder / f"member_{i}.pt")
+            members.append({"name": m.name, "params": m.params, "dims": m.dims, "weight": m.weight,
+                            "file": f"member_{i}.pt"})
+        (folder / "members.json").write_text(json.dumps(members, indent=1))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Bundle:
+        import torch
+
+        from tsarena.contestants.registry import build_model
+
+        folder = Path(folder)
+        if not (folder / "members.json").is_file():
+            raise TsarenaError("not a tsarena model (no members.json)", str(folder))
+        members = []
+        for m in json.loads((folder / "members.json").read_text()):
+            model = build_model(m["name"], m["params"], m["dims"])
+            model.load_state_dict(torch.load(folder / m["file"], weights_only=True, map_location="cpu"))
+            members.append(Member(m["name"], m["params"], m["dims"], m["weight"], model.eval()))
+        return cls(json.loads((folder / "preprocess.json").read_text()), members)
+
+    @staticmethod
+    def combine(folders: dict[str, Path], weights: dict[str, float], out: Path) -> None:
+        """An ensemble bundle from its members' bundles (same split, so the same preprocessing)."""
+        out.mkdir(parents=True)
+        shutil.copyfile(next(iter(folders.values())) / "preprocess.json", out / "preprocess.json")
+        members = []
+        for i, (name, folder) in enumerate(folders.items()):
+            (member,) = json.loads((folder / "members.json").read_text())
+            shutil.copyfile(folder / member["file"], out / f"member_{i}.pt")
+            members.append({**member, "weight": weights[name], "file": f"member_{i}.pt"})
+        (out / "members.json").write_text(json.dumps(members, indent=1))
+
+    @property
+    def column(self) -> str:
+        kind, horizon = self.preprocess["target_kind"], self.preprocess["horizon"]
+        return f"p_up_{horizon}d" if kind == "direction" else f"log_return_{horizon}d"
+
+    def latest_windows(self, prices: pd.DataFrame, where: str) -> tuple[np.ndarray, pd.DataFrame]:
+        """Each ticker's most recent full window of a validated price table, featured and scaled
+        exactly as in training."""
+        from tsarena.data.params import FeatureParams
+        from tsarena.data.features import build_features
+        from tsarena.split.windows import apply_scaler, check_lengths, windows_at
+
+        features, names = build_features(prices, FeatureParams.model_validate(self.preprocess["params"]), labelled=False)
+        if names != self.preprocess["features"]:
+            raise TsarenaError(f"this model's features {self.preprocess['features']} cannot be rebuilt "
+                               f"(got {names})", where)
+        seq_len = self.preprocess["seq_len"]
+        if features.empty:
+            raise TsarenaError(f"too little history: no row has every feature defined; give at least "
+                               f"{seq_len} rows more than the longest feature window", where)
+        check_lengths(features.groupby("ticker", sort=False).size(), seq_len, f"{where}: rows per ticker with "
+                      "every feature defined; give more history")
+        matrix = apply_scaler(features[names].to_numpy(), self.preprocess["scaler"])
+        ends = features.groupby("ticker", sort=False).tail(1).index.to_numpy()
+        return np.ascontiguousarray(windows_at(matrix, ends, seq_len)), features.loc[ends, ["ticker", "date", "close"]]
+
+    def forecast(self, raw: pd.DataFrame, where: str = "model input", labels: pd.Series | None = None
+                 ) -> pd.DataFrame:
+        """Raw prices as the user gave them -> per ticker: as_of, close, close_basis (adjusted or raw),
+        the forecast (log return over the horizon, or P(up)), and for a return target the implied price.
+        `labels` name the input's rows in errors (a CSV's line numbers)."""
+        import torch
+
+        from tsarena.data.features import raw_extras
+        from tsarena.contestants.predictions import target_units
+
+        prices, basis = input_prices(raw, where, raw_extras(self.preprocess["features"]), labels)
+        batch, rows = self.latest_windows(prices, where)
+        with torch.no_grad():
+            x = torch.from_numpy(batch)
+            forecast = sum(m.weight * target_units(m.model(x).double().numpy(), self.preprocess["target_kind"])
+                           for m in self.members)
+        out = pd.DataFrame({"ticker": rows["ticker"].astype(str).to_numpy(),
+                            "as_of": rows["date"].dt.strftime("%Y-%m-%d").to_numpy(),
+                            "close": rows["close"].to_numpy(dtype=float), "close_basis": basis,
+                            self.column: np.asarray(forecast, dtype=float)})
+        if self.preprocess["target_kind"] == "return":
+            out[f"price_{self.preprocess['horizon']}d"] = out["close"] * np.exp(out[self.column])
+        return out
+
+
+def example_input(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The last `n` raw rows of one ticker, as a user would send them (dates as text)."""
+    last = rows[rows["ticker"] == rows["ticker"].iloc[-1]].tail(n)
+    return last.assign(date=last["date"].dt.strftime("%Y-%m-%d")).reset_index(drop=True)
