@@ -4,8 +4,6 @@
 Its served form runs the members' served models (each the last fold's best seed) with the last
 fold's weights averaged over seeds, logged like any model in an MLflow run `ensemble`."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 

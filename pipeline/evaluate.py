@@ -13,6 +13,7 @@ from tsarena.judging.scoring import check_predictions, pvalue_text, score_models
 from tsarena.judging.trading import BUY_AND_HOLD, equity_curves, neutral_forecast, strategy_returns
 from tsarena.core.io import atomic_file, read_json, write_json
 from tsarena.contestants.baselines import BENCHMARK
+from tsarena.contestants.predictions import parse_fit_key
 from tsarena.contestants.producers import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
 from tsarena.judging.referee import date_losses, referee
 from tsarena.split.windows import read_meta
@@ -32,7 +33,9 @@ def main() -> None:
     if ORACLE in set(pd.read_parquet(predictions_path(ORACLE), columns=["model"])["model"]):
         contestants[ORACLE] = predictions_path(ORACLE)  # synthetic ar1: the known optimum, shown beside
     for name, path in contestants.items():
-        table = cache.setdefault(path, pd.read_parquet(path))
+        if path not in cache:  # baselines and the oracle share one file: read once
+            cache[path] = pd.read_parquet(path)
+        table = cache[path]
         check_predictions(table, name, fold_ends, str(path))
         tables.append(table[table["model"] == name])
     frame = test_frame(pd.concat(tables, ignore_index=True), rows)
@@ -67,8 +70,9 @@ def main() -> None:
             print(f"note: no MLflow run in this store made {predictions_path(name)} (made against another store): "
                   f"{name}'s test metrics are in {OUT}/scores.json only")
             continue
-        log_test_metrics(run, metrics[name], {key: per_fold[key.split("/")[0]][name]["seeds"][key.split("/")[1]]
-                                              for key in run["child_runs"]}, params["tracking"], test_data, digest)
+        fits = {key: parse_fit_key(key) for key in run["child_runs"]}
+        log_test_metrics(run, metrics[name], {key: per_fold[str(fold)][name]["seeds"][str(seed)]
+                                              for key, (fold, seed) in fits.items()}, params["tracking"], test_data, digest)
     with atomic_file(OUT / "forecasts.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     held = mean[mean["model"] == BENCHMARK]  # every date and ticker once: always long, for scale

@@ -9,8 +9,8 @@ from tsarena.core.errors import stage_main
 from tsarena.data.feature_table import matrix_chunks
 from tsarena.core.io import atomic_dir
 from tsarena.contestants.producers import SPLIT
-from tsarena.split.windows import (fit_scaler, read_checked_keys, save_split, scaler_to_dict, split_summary, training_rows,
-                             walk_forward_splits, write_matrix)
+from tsarena.split.scaling import fit_scaler, scaler_to_dict, write_matrix
+from tsarena.split.windows import read_checked_keys, save_split, split_summary, training_rows, walk_forward_splits
 
 IN, OUT = "data/features", SPLIT
 

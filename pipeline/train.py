@@ -12,7 +12,7 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.core.errors import StageInterrupted, TsarenaError, stage_main
-from tsarena.fitting.pool import FitTask, resolve_jobs, run_fits
+from tsarena.fitting.pool import FitTask, resolve_jobs, run_tasks
 from tsarena.fitting.fit import N_PARAMETERS, TUNE_TRIALS, check_batch, served_fit
 from tsarena.core.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
 from tsarena.contestants.producers import SPLIT, model_dir, predictions_path, tuned_path
@@ -66,7 +66,7 @@ def main() -> None:
             progress(f"{tasks[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s", runs.enabled)
 
         try:
-            results = run_fits(tasks, jobs, train.threads, lambda i, row: reporters[i](row), done)
+            results = run_tasks(tasks, jobs, train.threads, lambda i, row: reporters[i](row), done)
         except StageInterrupted:
             runs.end_open_children("KILLED")
             raise

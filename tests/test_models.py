@@ -52,7 +52,8 @@ def test_no_future_reaches_a_forecast_through_the_pipeline(name):
     from tsarena.data.params import FeatureParams, SyntheticParams
     from tsarena.data.sources import synthetic_prices
     from tsarena.data.features import build_features
-    from tsarena.split.windows import apply_scaler, fit_scaler, scaler_to_dict, windows_at
+    from tsarena.split.scaling import apply_scaler, fit_scaler, scaler_to_dict
+    from tsarena.split.windows import windows_at
 
     prices = synthetic_prices(SyntheticParams(kind="gbm", n_days=400, seed=3), None)
     params = FeatureParams()

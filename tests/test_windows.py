@@ -9,8 +9,8 @@ from tsarena.split.params import WindowParams
 from tsarena.data.sources import synthetic_prices
 from tsarena.core.errors import TsarenaError
 from tsarena.data.features import build_features
-from tsarena.split.windows import (chronological_split, fit_scaler, scaler_to_dict, training_rows, walk_forward_splits,
-                             window_view, windows_at, write_matrix)
+from tsarena.split.scaling import fit_scaler, scaler_to_dict, write_matrix
+from tsarena.split.windows import chronological_split, training_rows, walk_forward_splits, window_view, windows_at
 
 
 def table(horizon: int = 5, n_series: int = 3, n_days: int = 400):

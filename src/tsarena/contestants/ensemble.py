@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from tsarena.core.errors import TsarenaError
-from tsarena.contestants.predictions import predictions_frame
+from tsarena.contestants.predictions import fit_key, parse_fit_key, predictions_frame
 from tsarena.contestants.producers import ENSEMBLE
 
 
@@ -61,7 +61,7 @@ def combine(predictions: pd.DataFrame, members: list[str], targets: np.ndarray, 
         val_rows, x_val = _aligned(predictions, members, fold, seed, "val")
         test_rows, x_test = _aligned(predictions, members, fold, seed, "test")
         w = WEIGHTS[method](x_val, targets[val_rows])
-        weights[f"{fold}/{seed}"] = dict(zip(members, map(float, w)))
+        weights[fit_key(fold, seed)] = dict(zip(members, map(float, w)))
         tables.append(predictions_frame(ENSEMBLE, int(fold), int(seed),
                                         {"val": (val_rows, x_val @ w), "test": (test_rows, x_test @ w)}))
     return pd.concat(tables, ignore_index=True), weights
@@ -69,6 +69,6 @@ def combine(predictions: pd.DataFrame, members: list[str], targets: np.ndarray, 
 
 def served_weights(weights: dict[str, dict[str, float]]) -> dict[str, float]:
     """The served ensemble's weights: the last fold's, averaged over seeds (they sum to 1)."""
-    last = max(int(key.split("/")[0]) for key in weights)
-    per_seed = [w for key, w in weights.items() if int(key.split("/")[0]) == last]
+    last = max(parse_fit_key(key)[0] for key in weights)
+    per_seed = [w for key, w in weights.items() if parse_fit_key(key)[0] == last]
     return {m: float(np.mean([w[m] for w in per_seed])) for m in per_seed[0]}

@@ -16,6 +16,16 @@ PREDICTION_COLUMNS = ["model", "fold", "seed", "split", "row", "forecast"]
 FORECAST_SPLITS = ("val", "test")
 
 
+def fit_key(fold: int, seed: int) -> str:
+    """A fit's name in JSON keys and MLflow lookups: `<fold>/<seed>` (one place builds and parses it)."""
+    return f"{int(fold)}/{int(seed)}"
+
+
+def parse_fit_key(key: str) -> tuple[int, int]:
+    fold, seed = key.split("/")
+    return int(fold), int(seed)
+
+
 def target_units(raw: np.ndarray, kind: str) -> np.ndarray:
     """Network output -> target units: logits become probabilities for a direction target."""
     return 1 / (1 + np.exp(-raw)) if kind == "direction" else raw

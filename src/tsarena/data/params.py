@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from tsarena.core.params import Date, PositiveInt, Section
+from tsarena.data.sources import SOURCES
 
 ColumnName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 RESERVED_COLUMNS = {"date", "ticker", "open", "high", "low", "close", "adj_close", "volume"}
@@ -41,7 +42,7 @@ class SyntheticParams(Section):
 
 
 class DataParams(Section):
-    source: Literal["arch", "csv", "synthetic", "yfinance"] = "arch"
+    source: Literal[tuple(SOURCES)] = "arch"  # data.sources.SOURCES
     series: list[Literal["sp500", "nasdaq", "wti", "vix"]] = Field(default_factory=lambda: ["sp500"], min_length=1)
     start: Date = None
     end: Date = None

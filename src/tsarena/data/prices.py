@@ -1,4 +1,5 @@
-"""Raw prices from any source, in the long format of DESIGN.md."""
+"""Raw prices from any source, in one long format: date, ticker, open, high, low, close, volume (sorted by
+ticker and date, unique, prices > 0), plus any extra columns named in data.csv.extra_columns."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from tsarena.data.params import DataParams
-from tsarena.data.sources import arch_prices, read_csv, synthetic_prices, yfinance_prices
+from tsarena.data.sources import SOURCES
 from tsarena.data.validate import check_contract, normalise_prices
 from tsarena.core.errors import TsarenaError
 
@@ -16,17 +17,7 @@ __all__ = ["load_prices", "normalise_prices"]
 
 def load_prices(params: DataParams, root: Path = Path(".")) -> pd.DataFrame:
     """Load, validate and date-filter prices; raises TsarenaError naming what and where."""
-    labels = None
-    if params.source == "csv":
-        path = root / params.csv.path
-        raw, labels = read_csv(path)
-        where = params.csv.path
-    elif params.source == "arch":
-        raw, where = arch_prices(params.series), f"arch {', '.join(params.series)}"
-    elif params.source == "synthetic":
-        raw, where = synthetic_prices(params.synthetic, params.start), f"synthetic {params.synthetic.kind}"
-    else:
-        raw, where = yfinance_prices(params.yfinance.tickers, params.start, params.end), "yfinance"
+    raw, where, labels = SOURCES[params.source](params, root)
     prices = normalise_prices(
         raw, where, labels=labels, nan_policy=params.nan_policy, max_nan_run=params.max_nan_run, sort=params.csv.sort,
         extras=params.csv.extra_columns,

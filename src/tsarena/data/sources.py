@@ -1,15 +1,19 @@
-"""Price sources. Each returns a raw table with columns date, ticker, open, high, low, close, volume."""
+"""Price sources. Each returns a raw table with columns date, ticker, open, high, low, close, volume;
+SOURCES (the end of this file) is the one list of them, read by `data.source`'s validation and ingest."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from tsarena.data.params import SyntheticParams
 from tsarena.core.errors import TsarenaError
+
+if TYPE_CHECKING:  # the params import this file for SOURCES' names
+    from tsarena.data.params import SyntheticParams
 
 _ALIASES = {"adj close": "adj close", "adjclose": "adj close", "adj_close": "adj close", "adjusted close": "adj close"}
 
@@ -193,3 +197,28 @@ def synthetic_prices(params: SyntheticParams, start: dt.date | None) -> pd.DataF
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+Raw = tuple[pd.DataFrame, str, "pd.Series | None"]  # the table, where it came from (for errors), CSV line labels
+
+
+def _csv(params: Any, root: Path) -> Raw:
+    raw, labels = read_csv(root / params.csv.path)
+    return raw, params.csv.path, labels
+
+
+def _arch(params: Any, root: Path) -> Raw:
+    return arch_prices(params.series), f"arch {', '.join(params.series)}", None
+
+
+def _synthetic(params: Any, root: Path) -> Raw:
+    return synthetic_prices(params.synthetic, params.start), f"synthetic {params.synthetic.kind}", None
+
+
+def _yfinance(params: Any, root: Path) -> Raw:
+    return yfinance_prices(params.yfinance.tickers, params.start, params.end), "yfinance", None
+
+
+# `data.source` -> (the `data` params, the repo root) -> the raw table; adding a source is adding it here
+SOURCES: dict[str, Callable[[Any, Path], Raw]] = {"arch": _arch, "csv": _csv, "synthetic": _synthetic,
+                                                  "yfinance": _yfinance}

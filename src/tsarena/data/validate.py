@@ -1,4 +1,4 @@
-"""Turn a raw price table into the long-format contract of DESIGN.md, or say exactly what is wrong.
+"""Turn a raw price table into the long-format contract (README "Data sources"), or say exactly what is wrong.
 
 Every rejection names the source and, where it applies, the column and the row (for CSV files,
 the line number a user sees in an editor).

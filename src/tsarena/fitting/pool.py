@@ -1,4 +1,6 @@
-"""The fits of a stage (folds x seeds), one after another or in worker processes: same results.
+"""The one worker pool: a stage's fits (folds x seeds) or tuning trials, one after another or in worker
+processes, with the same results either way. A task is picklable plain data with a `label`, a `cost`
+(the costliest start first) and `run(report)`; `report` sends a row (an epoch) back as it lands.
 
 A fit's numbers depend on its intra-op thread count (`train.threads`: reductions split differently),
 never on how many fits run beside it, so `train.jobs` is a speed knob only. Workers map each fold's
@@ -41,6 +43,13 @@ class FitTask:
     @property
     def label(self) -> str:
         return f"{self.name} fold={self.fold} seed={self.seed}"
+
+    @property
+    def cost(self) -> int:
+        return self.fold  # later folds train on more data
+
+    def run(self, report: Callable[[dict], None] | None = None) -> FitResult:
+        return run_task(self, report)
 
 
 @dataclass
@@ -117,7 +126,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _serve(tasks: Any, events: Any, threads: int, parent: int) -> None:
-    """A worker: fits tasks until told to stop. Ctrl-C reaches the whole process group; the parent
+    """A worker: runs tasks until told to stop. Ctrl-C reaches the whole process group; the parent
     alone decides, and terminates its workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -128,7 +137,7 @@ def _serve(tasks: Any, events: Any, threads: int, parent: int) -> None:
     while (item := tasks.get()) is not None:
         index, task = item
         try:
-            events.put(("done", index, run_task(task, lambda row: events.put(("epoch", index, row)))))
+            events.put(("done", index, task.run(lambda row: events.put(("epoch", index, row)))))
         except TsarenaError as exc:
             events.put(("error", index, (exc.what, exc.where)))
         except BaseException:
@@ -136,23 +145,26 @@ def _serve(tasks: Any, events: Any, threads: int, parent: int) -> None:
             return
 
 
-def run_fits(tasks: list[FitTask], jobs: int, threads: int, on_epoch: Callable[[int, dict], None],
-             on_done: Callable[[int, FitResult], None]) -> list[FitResult]:
-    """Run every task; returns results in task order. Callbacks run in this process (index, payload):
-    on_epoch as each epoch lands, on_done as each fit ends (in completion order)."""
+def run_tasks(tasks: list[Any], jobs: int, threads: int, on_epoch: Callable[[int, dict], None] | None = None,
+              on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Run every task (`threads` torch threads each); returns results in task order. Callbacks run in this
+    process (index, payload): on_epoch as each epoch lands, on_done as each task ends (in completion order).
+    Workers die with this process, ignore Ctrl-C (this process decides), and a dead one fails the stage."""
+    on_epoch = on_epoch or (lambda index, row: None)
+    on_done = on_done or (lambda index, result: None)
     import torch
 
     results: dict[int, FitResult] = {}
     if jobs == 1:
         torch.set_num_threads(threads)
         for index, task in enumerate(tasks):
-            results[index] = run_task(task, lambda row, i=index: on_epoch(i, row))
+            results[index] = task.run(lambda row, i=index: on_epoch(i, row))
             on_done(index, results[index])
         return [results[i] for i in range(len(tasks))]
     context = multiprocessing.get_context("spawn")  # fork would copy a parent holding threads and MLflow
     work, events = context.Queue(), context.Queue()
-    # the longest fits first (later folds train on more data), so no worker is left with one at the end
-    for index in sorted(range(len(tasks)), key=lambda i: -tasks[i].fold):
+    # the costliest first, so no worker is left with a long one at the end
+    for index in sorted(range(len(tasks)), key=lambda i: -tasks[i].cost):
         work.put((index, tasks[index]))
     workers = [context.Process(target=_serve, args=(work, events, threads, os.getpid()), daemon=True)
                for _ in range(jobs)]
@@ -167,7 +179,7 @@ def run_fits(tasks: list[FitTask], jobs: int, threads: int, on_epoch: Callable[[
             except queue.Empty:
                 dead = [w for w in workers if w.exitcode not in (None, 0)]
                 if dead:
-                    raise RuntimeError(f"a fit worker (pid {dead[0].pid}) died with exit code {dead[0].exitcode} "
+                    raise RuntimeError(f"a worker (pid {dead[0].pid}) died with exit code {dead[0].exitcode} "
                                        "(-9: killed, e.g. out of memory)") from None
                 continue
             if kind == "epoch":
@@ -178,7 +190,7 @@ def run_fits(tasks: list[FitTask], jobs: int, threads: int, on_epoch: Callable[[
             elif kind == "error":
                 raise TsarenaError(*payload)
             else:
-                raise RuntimeError(f"fit {tasks[index].label} failed in a worker process:\n{payload}")
+                raise RuntimeError(f"{tasks[index].label} failed in a worker process:\n{payload}")
     finally:
         for worker in workers:
             if worker.is_alive():

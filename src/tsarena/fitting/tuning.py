@@ -8,7 +8,6 @@ configuration is then frozen for every fold and seed. Knows nothing of DVC or ML
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import time
 from typing import Any
@@ -17,6 +16,7 @@ import optuna
 from pydantic import ValidationError
 
 from tsarena.fitting.params import SearchChoice, Space, TrainParams, TuneParams
+from tsarena.fitting.pool import run_tasks
 from tsarena.split.windows import Windows, load_fold
 
 TUNED_SPLITS = ("train", "val")
@@ -84,17 +84,35 @@ def make_study(study_name: str, tune: TuneParams, storage: Any) -> optuna.Study:
                                sampler=optuna.samplers.TPESampler(seed=tune.seed), pruner=pruner)
 
 
-def _worker(study_name: str, storage_url: str | None, journal: str | None, name: str, base: dict, train: dict,
-            tune: dict, split: str, threads: int, n_trials: int) -> None:
-    """A local worker process: joins the shared study and runs its share of the budget."""
-    import torch
+@dataclasses.dataclass(frozen=True)
+class TrialShare:
+    """A worker's share of the budget, a task of the one worker pool: join the shared study, run `n_trials`."""
 
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    tune_ = TuneParams.model_validate(tune)
-    study = make_study(study_name, tune_, open_storage(storage_url, journal))
-    objective = Objective(name, base, TrainParams.model_validate(train), tune_, load_fold(split, 1))
-    study.optimize(objective, n_trials=n_trials)
+    study_name: str
+    storage_url: str | None
+    journal: str | None
+    name: str
+    base: dict
+    train: dict
+    tune: dict
+    split: str
+    n_trials: int
+
+    @property
+    def label(self) -> str:
+        return f"tune {self.name} ({self.n_trials} trials)"
+
+    @property
+    def cost(self) -> int:
+        return self.n_trials
+
+    def run(self, report: Any = None) -> int:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        tune = TuneParams.model_validate(self.tune)
+        study = make_study(self.study_name, tune, open_storage(self.storage_url, self.journal))
+        objective = Objective(self.name, self.base, TrainParams.model_validate(self.train), tune, load_fold(self.split, 1))
+        study.optimize(objective, n_trials=self.n_trials)
+        return self.n_trials
 
 
 def open_storage(url: str | None, journal: str | None) -> Any:
@@ -125,22 +143,8 @@ def run_study(study_name: str, name: str, base: dict, train: TrainParams, tune: 
         torch.set_num_threads(train.threads)
         study.optimize(Objective(name, base, train, tune, load_fold(split, 1)), n_trials=tune.trials)
         return study
-    threads = train.threads  # a trial's fit is the fit train@ would run with these values
-    context = multiprocessing.get_context("spawn")
-    args = (study_name, tune.storage, journal, name, base, train.model_dump(mode="json"), tune.model_dump(mode="json"),
-            split, threads)
     shares = [tune.trials // tune.jobs + (i < tune.trials % tune.jobs) for i in range(tune.jobs)]  # exactly the budget
-    workers = [context.Process(target=_worker, args=(*args, share), daemon=True) for share in shares if share]
-    for worker in workers:
-        worker.start()
-    try:
-        for worker in workers:
-            worker.join()
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-    failed = [w.exitcode for w in workers if w.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"{len(failed)} tuning worker(s) exited with {failed}")
+    tasks = [TrialShare(study_name, tune.storage, journal, name, base, train.model_dump(mode="json"),
+                        tune.model_dump(mode="json"), split, share) for share in shares if share]
+    run_tasks(tasks, len(tasks), train.threads)  # a trial's fit is the fit train@ would run with these threads
     return optuna.load_study(study_name=study_name, storage=storage)

@@ -115,7 +115,8 @@ class Bundle:
         exactly as in training."""
         from tsarena.data.params import FeatureParams
         from tsarena.data.features import build_features
-        from tsarena.split.windows import apply_scaler, check_lengths, windows_at
+        from tsarena.split.scaling import apply_scaler
+        from tsarena.split.windows import check_lengths, windows_at
 
         features, names = build_features(prices, FeatureParams.model_validate(self.preprocess["params"]), labelled=False)
         if names != self.preprocess["features"]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tsarena.contestants.predictions import fit_key
 from tsarena.core.errors import StageInterrupted, TsarenaError
 from tsarena.tracking.lineage import OUTPUT_TAG, dvc_out_md5, file_md5, run_tags
 from tsarena.tracking.store import MlflowClient, connect, mlflow, resolve_uri, run, store_fault
@@ -190,7 +191,7 @@ def producer_run(tracking_params: Any, stage: str, name: str, predictions: Path)
     children = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{run_.info.run_id}'")
     tags = run_.data.tags
     return {"run_id": run_.info.run_id, "tracking_uri": uri, "metrics": run_.data.metrics,
-            "child_runs": {f"{c.data.tags['fold']}/{c.data.tags['seed']}": c.info.run_id for c in children
+            "child_runs": {fit_key(c.data.tags["fold"], c.data.tags["seed"]): c.info.run_id for c in children
                            if "fold" in c.data.tags and "seed" in c.data.tags},
             "data_md5": tags.get("data_md5", ""), "params_hash": tags.get("params_hash", ""),
             "git_commit": tags.get("git_commit", ""),
