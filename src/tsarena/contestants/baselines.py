@@ -121,17 +121,11 @@ def _linear(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]
     return forecasts, {"alpha": alpha}
 
 
-def _train_median(windows: Windows, _params: Any) -> tuple[dict[str, np.ndarray], dict]:
-    median = float(np.median(windows.targets[windows.ends["train"]]))
-    return {s: np.full(len(windows.ends[s]), median) for s in FORECAST_SPLITS}, {}
-
-
 BENCHMARK = "random_walk"  # what every contestant is judged against
 # Every baseline: name -> (fold's windows, the `baselines` params) -> ({split: forecasts}, what it chose on
 # validation). Adding one is adding its entry here; stages, report and tests read this table.
 BASELINES: dict[str, Callable[[Windows, Any], tuple[dict[str, np.ndarray], dict]]] = {
-    BENCHMARK: _random_walk, "drift": _drift, "ar": _ar, "ridge_last": _ridge_last, "linear": _linear,
-    "train_median": _train_median}
+    BENCHMARK: _random_walk, "drift": _drift, "ar": _ar, "ridge_last": _ridge_last, "linear": _linear}
 
 
 def forecast_all(windows: Windows, params: Any) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict]]:
