@@ -156,7 +156,6 @@ MAE = Metric("test_mae", better="lower", group=TRADING, selectable=True,
              per_seed=lambda s: float(np.mean(np.abs(s.error))))
 DIR_ACC = Metric("test_dir_acc", better="higher", group=TRADING, interval=("test_dir_acc_lo", "test_dir_acc_hi"),
                  selectable=True, per_seed=_dir_acc)
-MSE = Metric("test_mse", better="lower", group=TRADING, selectable=True, per_seed=lambda s: float(np.mean(s.error**2)))
 IC = Metric("test_ic", better="higher", group=TRADING, selectable=True, per_seed=_ic)
 SHARPE = Metric("test_sharpe", better="higher", group=TRADING, headline="sharpe", selectable=True,
                 per_seed=lambda s: finite(sharpe_ratio(s.pnl)))
