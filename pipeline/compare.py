@@ -64,7 +64,7 @@ def main() -> None:
         plots.plot_cumulative_loss(date_losses(forecasts, judged), tmp / "cumulative_loss.png")
         plots.plot_folds(folds, table, cmp.select_by, tmp / "folds.png")
         with stage.parent("compare") as run:
-            stage.log_tags({f"model_run.{name}": run["run_id"] for name, run in runs.items()})
+            stage.log_tags({f"model_run.{name}": found_run["run_id"] for name, found_run in runs.items()})
             note, version = register(champion, runs, text, failures, cmp)
             mlflow.log_metrics({"spa_pvalue": spa, "mcs_size": int(report.in_mcs(table).sum())})
             # the leaderboard as an MLflow table (the UI's artifact view), with the training time the report leaves out

@@ -1,6 +1,7 @@
 """Every producer of forecasts in one table: its name, its kind, the DVC stage (and MLflow `stage` tag)
-that makes it, where its predictions live and, for a trained one, its served model; and which producer
-is the benchmark. Stages, report and tests read it; nothing else spells a producer's name.
+that makes it, where its predictions live and, for a trained one, its served model. The benchmark is
+baselines.BENCHMARK, defined beside the baselines it is one of. Stages, report and tests read these;
+nothing else spells a producer's name.
 
 A baseline is added in baselines.py alone (its entry in BASELINES), an architecture by its file.
 """
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tsarena.contestants.baselines import BASELINES, BENCHMARK
+from tsarena.contestants.baselines import BASELINES
 
 NEURAL, BASELINE = "neural", "baseline"
 ENSEMBLE = "ensemble"  # the ensemble's name, kind and stage
@@ -26,14 +27,6 @@ class Producer:
     stage: str
     predictions: Path
     model_dir: Path | None = None  # the served model (trained producers only)
-
-    @property
-    def trained(self) -> bool:
-        return self.model_dir is not None
-
-    @property
-    def is_benchmark(self) -> bool:
-        return self.name == BENCHMARK
 
 
 def producer(name: str) -> Producer:

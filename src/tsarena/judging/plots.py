@@ -151,7 +151,6 @@ def plot_folds(folds: pd.DataFrame, table: pd.DataFrame, metric: str, path: Path
     always includes zero, so a tiny spread stays tiny."""
     models = [m for m in table["model"] if m in folds and m != BENCHMARK]
     higher = metric in HIGHER_IS_BETTER
-    benchmark = folds[BENCHMARK]
     fig, ax = plt.subplots(figsize=(max(7.5, 0.7 * len(models) + 2), 4.5))
     seeds = any(f"{m}_std" in folds for m in models)
     for k, (_, row) in enumerate(folds.iterrows()):
