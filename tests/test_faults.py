@@ -172,3 +172,22 @@ def test_tracking_server_restart_is_ridden_out_and_a_lasting_outage_is_one_line(
         assert (repo.path / "data/predictions/lstm.parquet").is_file()
     finally:
         stop(server)
+
+
+def test_a_signal_during_a_store_write_is_raised_when_the_write_has_finished():
+    from tsarena.core import errors
+
+    previous = signal.signal(signal.SIGTERM, errors._interrupt)
+    finished = []
+    try:
+        with pytest.raises(errors.StageInterrupted) as raised:
+            with errors.signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now: held back, not raised
+                finished.append(True)
+        assert finished == [True] and raised.value.signum == signal.SIGTERM
+        with pytest.raises(errors.StageInterrupted):  # outside, a signal interrupts at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

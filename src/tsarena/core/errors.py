@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Callable
 
 
@@ -29,8 +31,31 @@ class StageInterrupted(BaseException):
         super().__init__(signal.Signals(signum).name)
 
 
+_deferred: list[int] | None = None  # signals held back while a store write is in flight
+
+
 def _interrupt(signum: int, _frame: object) -> None:
+    if _deferred is not None:
+        _deferred.append(signum)
+        return
     raise StageInterrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGTERM or SIGINT arriving inside is raised on leaving, so a write to the tracking store is never cut
+    in half: an SQLite transaction interrupted mid-way can leave the cleanup that follows unable to write."""
+    global _deferred
+    if _deferred is not None:  # nested: the outer one raises
+        yield
+        return
+    _deferred = []
+    try:
+        yield
+    finally:
+        pending, _deferred = _deferred, None
+        if pending:
+            raise StageInterrupted(pending[0])
 
 
 def stage_main(fn: Callable[[], None]) -> Callable[[], None]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tsarena.contestants.predictions import fit_key
-from tsarena.core.errors import StageInterrupted, TsarenaError
+from tsarena.core.errors import StageInterrupted, TsarenaError, signals_deferred
 from tsarena.tracking.lineage import OUTPUT_TAG, dvc_out_md5, file_md5, run_tags
 from tsarena.tracking.store import MlflowClient, connect, mlflow, resolve_uri, run, store_fault
 
@@ -59,10 +59,12 @@ class StageRuns:
             mark_dead_runs_failed(self.uri, self.experiment_id, stage)
 
     @contextlib.contextmanager
-    def guard(self, what: str) -> Iterator[None]:
-        """Any failure of the store inside becomes one `error:` line naming what was being done."""
+    def guard(self, what: str, write: bool = True) -> Iterator[None]:
+        """Any failure of the store inside becomes one `error:` line naming what was being done; a write
+        (`write`) finishes before an interruption is raised."""
         try:
-            yield
+            with signals_deferred() if write else contextlib.nullcontext():
+                yield
         except (TsarenaError, StageInterrupted):
             raise
         except Exception as exc:
@@ -79,7 +81,7 @@ class StageRuns:
             stack = contextlib.ExitStack()
             active = stack.enter_context(run(self.experiment_id, name, run_tags(self.stage, self.md5, self.flat)))
             mlflow.log_params(self.flat)
-        with self.guard(f"the {name} run"), stack:
+        with self.guard(f"the {name} run", write=False), stack:
             yield active
 
     def open_children(self, parent: Any, fits: list[tuple[str, dict[str, Any], dict[str, str]]],
@@ -129,9 +131,14 @@ class StageRuns:
         """On failure or interruption: every fit run not yet closed ends FAILED or KILLED (best effort: the
         store may be what failed; the next execution marks what is left)."""
         if self.enabled:
-            for run_id in list(self.open_runs):
-                with contextlib.suppress(Exception):
-                    self.client.set_terminated(run_id, status)
+            with signals_deferred():  # a second signal does not cut the cleanup short
+                for run_id in list(self.open_runs):
+                    for client in (self.client, MlflowClient(self.uri)):  # once more on a fresh connection
+                        try:
+                            client.set_terminated(run_id, status)
+                            break
+                        except Exception:
+                            continue
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.enabled:
