@@ -8,14 +8,14 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.core.errors import stage_main
-from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, HEADLINE, MCS_PVALUE, N_PARAMETERS, N_TEST, RMSE, TUNE_TRIALS
-from tsarena.judging.scoring import check_predictions, pvalue_text, score_models, skill_text, test_frame
+from tsarena.judging.metrics import DM_PVALUE_HOLM, HEADLINE, MCS_PVALUE, N_PARAMETERS, N_TEST, RMSE, TUNE_TRIALS
+from tsarena.judging.scoring import check_predictions, pvalue_text, skill_text, test_frame
 from tsarena.judging.trading import BUY_AND_HOLD, equity_curves, neutral_forecast, strategy_returns
 from tsarena.core.io import atomic_file, read_json, write_json
 from tsarena.contestants.baselines import BENCHMARK
 from tsarena.contestants.predictions import parse_fit_key
 from tsarena.contestants.producers import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
-from tsarena.judging.referee import date_losses, referee
+from tsarena.judging.referee import judge
 from tsarena.split.windows import read_meta
 
 OUT = Path("data/eval")
@@ -39,22 +39,10 @@ def main() -> None:
         check_predictions(table, name, fold_ends, str(path))
         tables.append(table[table["model"] == name])
     frame = test_frame(pd.concat(tables, ignore_index=True), rows)
-    kind, horizon = meta["target_kind"], meta["horizon"]
-    pooled = score_models(frame, kind, horizon, cost)
-    per_fold = {str(k): score_models(part, kind, horizon, cost) for k, part in frame.groupby("fold")}
-    metrics = {name: s["summary"] for name, s in pooled.items()}
-    mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
-        forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
-        next_return=("next_return", "first"))  # the architecture's forecast: mean over seeds
-    judged = [m for m in metrics if m != ORACLE]  # the referee's family: every contestant, never the oracle
-    pnl = {name: strategy_returns(part["forecast"].to_numpy(), part["next_return"].to_numpy(), part["date"].to_numpy(),
-                                  part["ticker"].to_numpy(), neutral_forecast(kind), cost)
-           for name, part in mean.groupby("model", sort=False)}
-    boot = params["evaluate"]
-    verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m][DM_PVALUE] for m in judged},
-                       boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed)
-    for name in judged:
-        metrics[name].update(verdicts["models"][name])
+    kind, boot = meta["target_kind"], params["evaluate"]
+    judgement = judge(frame, kind, meta["horizon"], cost, boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed)
+    pooled, per_fold, metrics, mean, pnl, verdicts = (judgement[k] for k in ("pooled", "per_fold", "metrics",
+                                                                              "mean", "pnl", "verdicts"))
 
     from tsarena.tracking.lineage import dvc_out_md5
     from tsarena.tracking.runs import log_test_metrics, producer_run
@@ -94,7 +82,7 @@ def main() -> None:
                   f"MCS p {pvalue_text(m.get(MCS_PVALUE))}")
         print(f"evaluate: {name:<12} rmse {m[RMSE]:.6g}{spread}  {versus}")
     spa = verdicts["spa_pvalues"]["consistent"]
-    print(f"evaluate: SPA (does any of {len(judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
+    print(f"evaluate: SPA (does any of {len(judgement['judged']) - 1} contestants beat the random walk?) p = {spa:.3g}; "
           f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")
 
 

@@ -21,8 +21,10 @@ from arch.bootstrap import MCS, SPA, StationaryBootstrap, optimal_block_length
 from statsmodels.stats.multitest import multipletests
 
 from tsarena.contestants.baselines import BENCHMARK
-from tsarena.judging.metrics import DM_PVALUE_HOLM, MCS_PVALUE, SHARPE_OF_AVG, SKILL
-from tsarena.judging.trading import TRADING_DAYS
+from tsarena.contestants.producers import ORACLE
+from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, MCS_PVALUE, SHARPE_OF_AVG, SKILL
+from tsarena.judging.scoring import score_models
+from tsarena.judging.trading import TRADING_DAYS, neutral_forecast, strategy_returns
 
 
 
@@ -131,3 +133,25 @@ def referee(losses: pd.DataFrame, pnl: dict[str, pd.Series], dm_pvalues: dict[st
         per_model[name] = {MCS_PVALUE: mcs_p[name], DM_PVALUE_HOLM: adjusted.get(name), **intervals}
     return {"block_size": block, "reps": reps, "seed": seed, "n_dates": len(losses),
             "spa_pvalues": spa_test(losses, block, reps, seed), "models": per_model}
+
+
+def judge(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float, block: int | None, reps: int,
+          seed: int) -> dict:
+    """Evaluate's whole judgement of a test frame (every producer, every fold and seed), as data: scores
+    pooled and per fold, each architecture's forecast (the mean over seeds), its strategy returns, and
+    the referee's verdicts merged into `metrics`. The oracle is scored but never judged."""
+    pooled = score_models(frame, target_kind, horizon, cost_bps)
+    per_fold = {str(k): score_models(part, target_kind, horizon, cost_bps) for k, part in frame.groupby("fold")}
+    metrics = {name: s["summary"] for name, s in pooled.items()}
+    mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
+        forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
+        next_return=("next_return", "first"))
+    judged = [m for m in metrics if m != ORACLE]  # the referee's family: every contestant, never the oracle
+    pnl = {name: strategy_returns(part["forecast"].to_numpy(), part["next_return"].to_numpy(), part["date"].to_numpy(),
+                                  part["ticker"].to_numpy(), neutral_forecast(target_kind), cost_bps)
+           for name, part in mean.groupby("model", sort=False)}
+    verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m][DM_PVALUE] for m in judged}, block, reps, seed)
+    for name in judged:
+        metrics[name].update(verdicts["models"][name])
+    return {"pooled": pooled, "per_fold": per_fold, "metrics": metrics, "mean": mean, "pnl": pnl,
+            "verdicts": verdicts, "judged": judged}
