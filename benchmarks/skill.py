@@ -31,8 +31,9 @@ from tsarena.contestants.producers import ORACLE, SPLIT, predictions_path
 from tsarena.contestants.registry import architecture_names, params_class
 from tsarena.fitting.params import TrainParams
 from tsarena.fitting.pool import FitTask, run_tasks
-from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, RMSE
+from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, RMSE, SHARE_OF_ORACLE, SKILL_VS_RW
 from tsarena.judging.referee import judge
+from tsarena.judging.report import comparison_table
 from tsarena.judging.scoring import test_frame
 from tsarena.split.windows import read_meta, write_scaled_fold
 
@@ -74,18 +75,23 @@ def tasks_for(work: Path, models: list[str], set_: dict[str, dict]) -> list[FitT
 
 
 def score(work: Path, models: list[str]) -> dict:
+    """evaluate's judgement and the report's table (skill and share of the oracle's, as comparison.md)."""
     meta = read_meta(work / SPLIT)
     tables = [pd.read_parquet(work / predictions_path(ORACLE))] + [pd.read_parquet(work / f"{m}.parquet")
                                                                    for m in models]
     frame = test_frame(pd.concat(tables, ignore_index=True), pd.read_parquet(work / SPLIT / "rows.parquet"))
     judged = judge(frame, meta["target_kind"], meta["horizon"], 1.0, None, 1000, 0)
-    metrics = judged["metrics"]
-    skill = {m: 100 * (1 - v[RMSE] / metrics[BENCHMARK][RMSE]) for m, v in metrics.items()}  # as the report's
-    oracle = skill.get(ORACLE)
-    return {"oracle_skill": oracle, "spa": judged["verdicts"]["spa_pvalues"]["consistent"],
-            "models": {m: {"skill": skill[m], "dm": metrics[m][DM_PVALUE], "holm": metrics[m][DM_PVALUE_HOLM],
-                           "share": (skill[m] / oracle if oracle else None)}
-                       for m in [*models, BENCHMARK, "ar", "ridge_last", "linear"] if m in metrics}}
+    rows = comparison_table(judged.metrics, RMSE).set_index("model")
+    oracle = rows[SKILL_VS_RW].get(ORACLE)
+    share = rows[SHARE_OF_ORACLE] / 100 if SHARE_OF_ORACLE in rows else pd.Series(dtype=float)
+
+    def value(series: pd.Series, name: str) -> float | None:
+        return None if name not in series or pd.isna(series[name]) else float(series[name])
+
+    return {"oracle_skill": None if oracle is None else float(oracle), "spa": judged.verdicts["spa_pvalues"]["consistent"],
+            "models": {m: {"skill": value(rows[SKILL_VS_RW], m), "dm": value(rows[DM_PVALUE], m),
+                           "holm": value(rows[DM_PVALUE_HOLM], m), "share": value(share, m)}
+                       for m in [*models, BENCHMARK, "ar", "ridge_last", "linear"] if m in rows.index}}
 
 
 def summarise(results: list[dict], models: list[str]) -> list[dict]:

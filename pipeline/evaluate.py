@@ -41,8 +41,8 @@ def main() -> None:
     frame = test_frame(pd.concat(tables, ignore_index=True), rows)
     kind, boot = meta["target_kind"], params["evaluate"]
     judgement = judge(frame, kind, meta["horizon"], cost, boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed)
-    pooled, per_fold, metrics, mean, pnl, verdicts = (judgement[k] for k in ("pooled", "per_fold", "metrics",
-                                                                              "mean", "pnl", "verdicts"))
+    per_fold, metrics, mean, pnl, verdicts = (judgement.per_fold, judgement.metrics, judgement.mean, judgement.pnl,
+                                              judgement.verdicts)
 
     from tsarena.tracking.lineage import dvc_out_md5
     from tsarena.tracking.runs import log_test_metrics, producer_run
@@ -68,7 +68,7 @@ def main() -> None:
                                          held["ticker"].to_numpy(), neutral_forecast(kind), cost)
     with atomic_file(OUT / "equity.csv") as tmp:
         equity_curves(pnl, [m for m in pnl if m != BENCHMARK]).to_csv(tmp, index=False)
-    write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": pooled, "per_fold": per_fold,
+    write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": judgement.pooled, "per_fold": per_fold,
                                       "referee": verdicts, "cost_bps": cost})
     write_json(OUT / "scores.json", metrics)
     write_json(OUT / "metrics.json", {name: {short: m[k] for short, k in HEADLINE.items() if k in m}
@@ -82,7 +82,7 @@ def main() -> None:
                   f"MCS p {pvalue_text(m.get(MCS_PVALUE))}")
         print(f"evaluate: {name:<12} rmse {m[RMSE]:.6g}{spread}  {versus}")
     spa = verdicts["spa_pvalues"]["consistent"]
-    print(f"evaluate: SPA (does any of {len(judgement['judged']) - 1} contestants beat the random walk?) p = {spa:.3g}; "
+    print(f"evaluate: SPA (does any of {len(judgement.judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
           f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")
 
 

@@ -14,6 +14,8 @@ of an architecture averaged first, as in its DM test) and returns plain data.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -135,23 +137,42 @@ def referee(losses: pd.DataFrame, pnl: dict[str, pd.Series], dm_pvalues: dict[st
             "spa_pvalues": spa_test(losses, block, reps, seed), "models": per_model}
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """Evaluate's whole judgement of a test frame: scores pooled and per fold, each producer's forecast
+    (the mean over seeds) and strategy returns, the referee's verdicts (also merged into `metrics`)."""
+
+    pooled: dict
+    per_fold: dict[str, dict]
+    metrics: dict[str, dict]
+    mean: pd.DataFrame
+    pnl: dict[str, pd.Series]
+    verdicts: dict
+
+    @property
+    def judged(self) -> list[str]:
+        return _judged(self.metrics)
+
+
+def _judged(names: Iterable[str]) -> list[str]:
+    """The referee's family: every contestant, never the oracle."""
+    return [m for m in names if m != ORACLE]
+
+
 def judge(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float, block: int | None, reps: int,
-          seed: int) -> dict:
-    """Evaluate's whole judgement of a test frame (every producer, every fold and seed), as data: scores
-    pooled and per fold, each architecture's forecast (the mean over seeds), its strategy returns, and
-    the referee's verdicts merged into `metrics`. The oracle is scored but never judged."""
+          seed: int) -> Judgement:
+    """Judge every producer, fold and seed in `frame`; the oracle is scored but never judged."""
     pooled = score_models(frame, target_kind, horizon, cost_bps)
     per_fold = {str(k): score_models(part, target_kind, horizon, cost_bps) for k, part in frame.groupby("fold")}
     metrics = {name: s["summary"] for name, s in pooled.items()}
     mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
         forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
         next_return=("next_return", "first"))
-    judged = [m for m in metrics if m != ORACLE]  # the referee's family: every contestant, never the oracle
     pnl = {name: strategy_returns(part["forecast"].to_numpy(), part["next_return"].to_numpy(), part["date"].to_numpy(),
                                   part["ticker"].to_numpy(), neutral_forecast(target_kind), cost_bps)
            for name, part in mean.groupby("model", sort=False)}
+    judged = _judged(metrics)
     verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m][DM_PVALUE] for m in judged}, block, reps, seed)
     for name in judged:
         metrics[name].update(verdicts["models"][name])
-    return {"pooled": pooled, "per_fold": per_fold, "metrics": metrics, "mean": mean, "pnl": pnl,
-            "verdicts": verdicts, "judged": judged}
+    return Judgement(pooled, per_fold, metrics, mean, pnl, verdicts)

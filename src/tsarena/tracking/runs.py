@@ -133,12 +133,12 @@ class StageRuns:
         if self.enabled:
             with signals_deferred():  # a second signal does not cut the cleanup short
                 for run_id in list(self.open_runs):
-                    for client in (self.client, MlflowClient(self.uri)):  # once more on a fresh connection
-                        try:
-                            client.set_terminated(run_id, status)
-                            break
-                        except Exception:
-                            continue
+                    try:
+                        self.client.set_terminated(run_id, status)
+                    except Exception:  # once more, on a fresh connection
+                        self.client = MlflowClient(self.uri)
+                        with contextlib.suppress(Exception):
+                            self.client.set_terminated(run_id, status)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.enabled:
