@@ -12,6 +12,7 @@ its Holm-adjusted p is below 0.05 (false skill); and per noise seed whether SPA 
 
     python benchmarks/skill.py [--days 2000 4000] [--phi 0.3] [--seeds 5] [--noise-seeds 5]
         [--models mlp nbeats] [--set mlp.dropout=0.3 --set train.weight_decay=0.01] [--name skill]
+        [--cache /tmp/skill-data]
 """
 
 from __future__ import annotations
@@ -51,17 +52,29 @@ def overrides(pairs: list[str]) -> dict[str, dict]:
     return out
 
 
-def data_sets(days: list[int], phis: list[float], seeds: int, noise_seeds: int, noise_days: int) -> list[dict]:
-    planted = [{"kind": "ar1", "phi": phi, "n_days": n, "seed": FIRST_SEED + s}
+def data_sets(days: list[int], phis: list[float], seeds: int, noise_seeds: int, noise_days: int,
+              first_seed: int = FIRST_SEED) -> list[dict]:
+    planted = [{"kind": "ar1", "phi": phi, "n_days": n, "seed": first_seed + s}
                for phi in phis for n in days for s in range(seeds)]
-    noise = [{"kind": "gbm", "phi": 0.0, "n_days": noise_days, "seed": FIRST_SEED + s} for s in range(noise_seeds)]
+    noise = [{"kind": "gbm", "phi": 0.0, "n_days": noise_days, "seed": first_seed + s} for s in range(noise_seeds)]
     return planted + noise
 
 
-def prepare(data: dict) -> Path:
-    """A fresh repo with this data set; the pipeline up to the baselines (and oracle), run by DVC."""
+def prepare(data: dict, cache: Path | None) -> Path:
+    """A fresh repo with this data set; the pipeline up to the baselines (and oracle), run by DVC.
+    With `cache`, a data set prepared before (same data, same code) is reused: probes compare
+    training settings on identical data without paying for the pipeline again."""
+    if cache is not None:
+        kept = cache / "-".join(f"{k}{v}" for k, v in data.items())
+        if (kept / SPLIT).exists():
+            return kept
     work = fresh_repo("tsarena-skill-", data={"source": "synthetic", "synthetic": {**data, "n_series": 1}})
     sh(work, str(BIN / "dvc"), "repro", "baselines")
+    if cache is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.move(work, kept)
+        return kept
     return work
 
 
@@ -123,10 +136,13 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="section.key=value: a default changed for this run")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--name", default="skill")
+    parser.add_argument("--first-seed", type=int, default=FIRST_SEED,
+                        help="data seeds from here: another value checks defaults on data they were not chosen on")
+    parser.add_argument("--cache", type=Path, default=None, help="keep prepared data sets here and reuse them")
     args = parser.parse_args()
     models, set_ = args.models or architecture_names(), overrides(args.set)
-    sets = data_sets(args.days, args.phi, args.seeds, args.noise_seeds, args.noise_days)
-    works = [prepare(d) for d in sets]
+    sets = data_sets(args.days, args.phi, args.seeds, args.noise_seeds, args.noise_days, args.first_seed)
+    works = [prepare(d, args.cache) for d in sets]
     print(f"{len(sets)} data sets prepared; {len(sets) * len(models)} fits, {args.jobs} at a time", flush=True)
     tasks = [t for w in works for t in tasks_for(w, models, set_)]
     done = [0]
@@ -139,7 +155,8 @@ def main() -> None:
     run_tasks(tasks, args.jobs, 1, on_done=progress)
     results = [{"data": d, **score(w, models)} for d, w in zip(sets, works)]
     for work in works:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.cache is None:
+            shutil.rmtree(work, ignore_errors=True)
     rows = summarise(results, models)
     columns = list(rows[0])
     print(table(rows, columns))
