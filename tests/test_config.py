@@ -121,7 +121,13 @@ def test_each_architecture_has_its_defaults_in_params_yaml_exactly(name):
     assert raw[name] == defaults
     # its search space too: the model file's SPACE is what params.yaml's tune.space.<name> ships, and valid
     assert raw["tune"]["space"][name] == architecture(name).SPACE
-    config.parse_section("tune", {"space": {name: architecture(name).SPACE}})
+    tune = config.parse_section("tune", {"space": {name: architecture(name).SPACE}})
+    # the defaults are a point of the space, so a study's first trial can be exactly the untuned fit
+    from tsarena.fitting.params import TrainParams
+    from tsarena.fitting.tuning import defaults_trial
+
+    assert set(defaults_trial(name, defaults, TrainParams(), tune)) == \
+        {f"{name}.{key}" for key in architecture(name).SPACE} | {f"train.{key}" for key in tune.train_space}
     init = inspect.signature(architecture(name).Model.__init__).parameters
     assert not any(p.default is not inspect.Parameter.empty for p in init.values()
                    if p.name not in ("target_mean", "target_std")), f"{name}.Model has defaults of its own"

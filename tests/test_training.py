@@ -84,3 +84,23 @@ def test_training_reports_losses_relative_to_the_random_walk():
     val = predict(model, matrix, ends["val"], SEQ_LEN)
     expected = np.mean((val - targets[ends["val"]]) ** 2) / scales["val"]
     assert min(row["val_loss"] for row in history) == pytest.approx(expected, rel=1e-4)
+
+
+def test_best_weights_average_the_best_epochs_and_skip_diverged_ones():
+    from types import SimpleNamespace
+
+    from tsarena.fitting.engine import BestWeights
+
+    layer = torch.nn.Linear(1, 1)
+    module, trainer = SimpleNamespace(model=layer), SimpleNamespace(current_epoch=0)
+    kept = BestWeights(keep=2)
+    for epoch, (loss, weight) in enumerate([(0.9, 1.0), (0.5, 2.0), (float("nan"), 50.0), (0.7, 4.0), (0.8, 8.0)]):
+        trainer.current_epoch, module.val_loss = epoch, loss
+        with torch.no_grad():
+            layer.weight.fill_(weight)
+        kept.on_validation_end(trainer, module)
+    assert kept.best == 0.5 and kept.state["weight"].item() == pytest.approx(3.0)  # epochs 1 and 3
+    single = BestWeights()
+    module.val_loss = 0.4
+    single.on_validation_end(trainer, module)
+    assert single.state["weight"].item() == 8.0 and BestWeights().state is None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import make_repo
+from tsarena.contestants.registry import params_class
 from tsarena.fitting.params import TrainParams, TuneParams
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +42,13 @@ def test_every_model_gets_the_same_budget_and_training_uses_the_chosen_configura
         assert sorted(r.data.tags["trial.number"] for r in trials) == ["0", "1", "2"]
         assert {r.data.tags["trial.state"] for r in trials} <= {"COMPLETE", "PRUNED"}
         assert all("val_loss" in r.data.metrics and f"{name}." in " ".join(r.data.params) for r in trials)
+        # the first trial is the untuned configuration, so tuning can only match or beat it on validation
+        first_trial = next(r for r in trials if r.data.tags["trial.number"] == "0")
+        defaults = params_class(name)().model_dump(mode="json")
+        for key in TuneParams().space[name]:
+            assert first_trial.data.params[f"{name}.{key}"] == str(defaults[key])
+        assert first_trial.data.params["train.lr"] == str(TrainParams().lr)
+        assert chosen["best_val_loss"] <= first_trial.data.metrics["best_val_loss"]
         best = next(r for r in trials if r.data.tags["trial.number"] == str(chosen["best_trial"]))
         assert best.data.metrics["best_val_loss"] == pytest.approx(chosen["best_val_loss"])
         # train@<name> trained with the chosen configuration, and says so in its MLflow params

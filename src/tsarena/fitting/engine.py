@@ -194,16 +194,35 @@ def epoch_reporter(label: str, log: Callable[[dict[str, float]], None], lines: b
 
 
 class BestWeights(L.Callback):
-    """The best epoch's weights (lowest val_loss), kept as a copy in memory: what ModelCheckpoint
-    gives, without writing and re-reading a file every time validation improves."""
+    """The best epochs' weights (lowest val_loss), kept as copies in memory: what ModelCheckpoint
+    gives, without writing and re-reading a file every time validation improves. With `keep` > 1 the
+    final weights are the average of the `keep` best epochs' (an average of nearby solutions on one
+    trajectory, as stochastic weight averaging: less of any one epoch's fitted noise)."""
 
-    def __init__(self) -> None:
-        self.best, self.state = float("inf"), None
+    def __init__(self, keep: int = 1) -> None:
+        self.keep = keep
+        self.kept: list[tuple[float, int, dict[str, torch.Tensor]]] = []
+
+    @property
+    def best(self) -> float:
+        return self.kept[0][0] if self.kept else float("inf")
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if module.val_loss < self.best:  # NaN never is: a diverged epoch is not kept
-            self.best = module.val_loss
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+        loss = module.val_loss
+        if not loss < float("inf"):  # NaN never is: a diverged epoch is not kept
+            return
+        if len(self.kept) == self.keep and loss >= self.kept[-1][0]:
+            return
+        state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+        self.kept = sorted([*self.kept, (loss, trainer.current_epoch, state)], key=lambda kept: kept[:2])[: self.keep]
+
+    @property
+    def state(self) -> dict[str, torch.Tensor] | None:
+        if not self.kept:
+            return None
+        states = [kept[2] for kept in self.kept]
+        return {k: (sum(s[k].double() for s in states) / len(states)).to(v.dtype) if v.is_floating_point() else v
+                for k, v in states[0].items()}
 
 
 def deterministic_mode(accelerator: str) -> bool | str:
@@ -257,7 +276,7 @@ def fit(
     """
     seed_all(seed)
     module = Forecaster(model, matrix, targets, seq_len, params, loss, on_epoch, scales)
-    best = BestWeights()
+    best = BestWeights(params.average_best)
     stop = EarlyStopping(monitor="val_loss", mode="min", patience=params.patience)
     trainer = make_trainer(params, [best, stop, *(callbacks or [])])
     trainer.fit(

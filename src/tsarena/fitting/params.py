@@ -11,10 +11,12 @@ from tsarena.core.params import Section
 class TrainParams(Section):
     max_epochs: Annotated[int, Field(ge=1, le=10_000)] = 20
     batch_size: Annotated[int, Field(ge=1, le=65_536)] = 64
-    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    lr: Annotated[float, Field(gt=0, le=1)] = 3e-3
     weight_decay: Annotated[float, Field(ge=0, le=1)] = 1e-4
     scheduler: Literal["plateau", "cosine", "none"] = "plateau"
     patience: Annotated[int, Field(ge=1)] = 5
+    # the fit's weights: the average over this many best epochs by val_loss (1: the best epoch's)
+    average_best: Annotated[int, Field(ge=1, le=100)] = 3
     grad_clip: Annotated[float, Field(ge=0)] = 1.0
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     precision: Literal["32", "bf16-mixed"] = "32"

@@ -39,6 +39,16 @@ def suggest(trial: optuna.Trial, prefix: str, space: Space) -> None:
             trial.suggest_float(name, float(spec.low), float(spec.high), log=spec.log)
 
 
+def defaults_trial(name: str, base: dict, train: TrainParams, tune: TuneParams) -> dict[str, Any]:
+    """The first trial: the searched keys at the values the fit would use untuned, so the tuned
+    configuration is never worse on validation than the defaults. A default outside a (user's)
+    range or choices is left to the sampler, since Optuna cannot enqueue it."""
+    values = {f"{name}.{key}": (spec, base.get(key)) for key, spec in tune.space.get(name, {}).items()}
+    values |= {f"train.{key}": (spec, getattr(train, key)) for key, spec in tune.train_space.items()}
+    return {key: value for key, (spec, value) in values.items() if value is not None and (
+        value in spec.choices if isinstance(spec, SearchChoice) else spec.low <= value <= spec.high)}
+
+
 def configuration(name: str, base: dict, train: TrainParams, trial_params: dict[str, Any]) -> tuple[dict, TrainParams]:
     """The model section and training params a trial's (or the best trial's) values give."""
     from tsarena.contestants.registry import params_class
@@ -137,6 +147,8 @@ def run_study(study_name: str, name: str, base: dict, train: TrainParams, tune: 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(tune.storage, journal if tune.jobs > 1 else None)
     study = make_study(study_name, tune, storage)
+    if not study.trials:
+        study.enqueue_trial(defaults_trial(name, base, train, tune))
     if tune.jobs == 1:
         import torch
 
