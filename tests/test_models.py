@@ -251,3 +251,19 @@ def test_tft_exposes_its_variable_selection_weights():
         weights = model.variable_weights(torch.randn(3, SEQ_LEN, N_FEATURES))
     assert weights.shape == (3, SEQ_LEN, N_FEATURES)
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, SEQ_LEN))
+
+
+@pytest.mark.parametrize("name", [n for n in ARCHITECTURES if "lookback" in parse_section(n, {}).model_fields])
+def test_a_lookback_reads_only_the_windows_latest_steps(name):
+    """`lookback: k` reads the window's last k steps: earlier steps change nothing, the last does;
+    a lookback longer than the window reads all of it."""
+    torch.manual_seed(0)
+    model = build_model(name, small(name) | {"lookback": 3}, dims()).eval()
+    x = torch.randn(2, SEQ_LEN, N_FEATURES)
+    early, late = x.clone(), x.clone()
+    early[:, : SEQ_LEN - 3] += 5.0
+    late[:, -1] += 5.0
+    with torch.no_grad():
+        assert torch.equal(model(early), model(x)) and not torch.allclose(model(late), model(x))
+        whole = build_model(name, small(name) | {"lookback": SEQ_LEN + 100}, dims()).eval()
+        assert not torch.allclose(whole(early), whole(x))

@@ -27,6 +27,15 @@ class ForecastHead(nn.Module):
         return self.linear(self.dropout(features)).squeeze(-1) * self.target_std + self.target_mean
 
 
+def lookback_steps(lookback: int | None, seq_len: int) -> int:
+    """How many of the window's latest steps a model reads: `lookback`, at most the window
+    (`window.seq_len`); None reads the whole window. The feature row of each step already
+    summarises up to the longest feature window (lags, moving averages, volatility), so a short
+    lookback keeps that history while a whole-window reader of low signal-to-noise data mostly
+    fits its noise (BENCHMARKS.md section 7)."""
+    return seq_len if lookback is None else min(lookback, seq_len)
+
+
 def sinusoidal_positions(seq_len: int, d_model: int) -> torch.Tensor:
     """Vaswani et al. (2017) fixed position table, (seq_len, d_model)."""
     position = torch.arange(seq_len).unsqueeze(1)

@@ -15,23 +15,26 @@ from pydantic import Field
 from torch import nn
 
 from tsarena.core.params import Section
-from tsarena.contestants.layers import ForecastHead, moving_average
+from tsarena.contestants.layers import ForecastHead, lookback_steps, moving_average
 
 
 class Params(Section):
     moving_avg: Annotated[int, Field(ge=1, le=251)] = 25  # the reference's default kernel
+    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
+    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 5
 
 
 # tune.space.dlinear's default: what Optuna searches when tune.trials > 0 (README "Tuning")
-SPACE = {"moving_avg": {"low": 5, "high": 61}}
+SPACE = {"moving_avg": {"low": 5, "high": 61}, "lookback": {"choices": [3, 5, 10, 20]}}
 
 
 class Model(nn.Module):
-    """(batch, seq_len, n_features) -> trend + seasonal, Linear(seq_len -> 1) each -> mix features."""
+    """(batch, seq_len, n_features) -> last `lookback` steps -> trend + seasonal, Linear(seq_len -> 1) each -> mix features."""
 
     def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
                  target_std: float = 1.0):
         super().__init__()
+        self.lookback = seq_len = lookback_steps(params.lookback, seq_len)
         self.kernel = params.moving_avg
         self.trend = nn.Linear(seq_len, 1)
         self.seasonal = nn.Linear(seq_len, 1)
@@ -40,6 +43,7 @@ class Model(nn.Module):
         self.head = ForecastHead(n_features, 0.0, target_mean, target_std)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        windows = windows[:, -self.lookback :]
         trend = moving_average(windows, self.kernel)
         seasonal = windows - trend
         per_feature = self.trend(trend.transpose(1, 2)) + self.seasonal(seasonal.transpose(1, 2))

@@ -17,7 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from tsarena.core.params import AttentionSection
-from tsarena.contestants.layers import ForecastHead
+from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
 class Params(AttentionSection):
@@ -25,18 +25,22 @@ class Params(AttentionSection):
     nhead: Annotated[int, Field(ge=1, le=32)] = 4
     num_layers: Annotated[int, Field(ge=1, le=12)] = 2
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
+    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 5
 
 
 # tune.space.itransformer's default: what Optuna searches when tune.trials > 0 (README "Tuning")
-SPACE = {"d_model": {"choices": [16, 32, 64]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5}}
+SPACE = {"d_model": {"choices": [16, 32, 64]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5},
+         "lookback": {"choices": [3, 5, 10, 20]}}
 
 
 class Model(nn.Module):
-    """(batch, seq_len, n_features) -> tokens = features -> encoder across features -> mix features."""
+    """(batch, seq_len, n_features) -> last `lookback` steps -> tokens = features -> encoder across features -> mix features."""
 
     def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
                  target_std: float = 1.0):
         super().__init__()
+        self.lookback = seq_len = lookback_steps(params.lookback, seq_len)
         self.embed = nn.Linear(seq_len, params.d_model)
         layer = nn.TransformerEncoderLayer(params.d_model, params.nhead, 2 * params.d_model, params.dropout,
                                            batch_first=True, norm_first=True)
@@ -46,5 +50,5 @@ class Model(nn.Module):
         self.head = ForecastHead(n_features, 0.0, target_mean, target_std)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        tokens = self.embed(windows.transpose(1, 2))  # (batch, features, d_model)
+        tokens = self.embed(windows[:, -self.lookback :].transpose(1, 2))  # (batch, features, d_model)
         return self.head(self.project(self.norm(self.encoder(tokens))).squeeze(-1))

@@ -10,7 +10,7 @@ from pydantic import Field
 from torch import nn
 
 from tsarena.core.params import Section
-from tsarena.contestants.layers import ForecastHead
+from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
 class Params(Section):
@@ -20,18 +20,22 @@ class Params(Section):
     bidirectional: bool = False  # the window holds only the past: reading it backwards sees no future
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     pooling: Literal["last", "attention"] = "last"
+    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
+    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 2
 
 
 # tune.space.lstm's default: what Optuna searches when tune.trials > 0 (README "Tuning")
-SPACE = {"hidden_size": {"choices": [16, 32, 64, 128]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5}}
+SPACE = {"hidden_size": {"choices": [16, 32, 64, 128]}, "num_layers": {"low": 1, "high": 3}, "dropout": {"low": 0.0, "high": 0.5},
+         "lookback": {"choices": [2, 5, 10, 20]}}
 
 
 class Model(nn.Module):
-    """(batch, seq_len, n_features) window -> one forecast per window."""
+    """(batch, seq_len, n_features) window -> its last `lookback` steps -> one forecast per window."""
 
     def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
                  target_std: float = 1.0):
         super().__init__()
+        self.lookback = lookback_steps(params.lookback, seq_len)
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[params.cell]
         self.rnn = rnn(n_features, params.hidden_size, num_layers=params.num_layers, batch_first=True,
                        bidirectional=params.bidirectional, dropout=params.dropout if params.num_layers > 1 else 0.0)
@@ -61,5 +65,5 @@ class Model(nn.Module):
         return outputs[:, -1]
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        outputs, _ = self.rnn(windows)
+        outputs, _ = self.rnn(windows[:, -self.lookback :])
         return self.head(self.pool(outputs))

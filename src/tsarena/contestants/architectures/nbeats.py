@@ -17,7 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from tsarena.core.params import Section
-from tsarena.contestants.layers import ForecastHead
+from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
 class Params(Section):
@@ -25,10 +25,13 @@ class Params(Section):
     num_layers: Annotated[int, Field(ge=1, le=8)] = 3
     layer_width: Annotated[int, Field(ge=1, le=4096)] = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
+    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 3
 
 
 # tune.space.nbeats's default: what Optuna searches when tune.trials > 0 (README "Tuning")
-SPACE = {"num_blocks": {"low": 1, "high": 4}, "layer_width": {"choices": [32, 64, 128]}, "dropout": {"low": 0.0, "high": 0.3}}
+SPACE = {"num_blocks": {"low": 1, "high": 4}, "layer_width": {"choices": [32, 64, 128]}, "dropout": {"low": 0.0, "high": 0.3},
+         "lookback": {"choices": [3, 5, 10, 20]}}
 
 
 class Block(nn.Module):
@@ -49,16 +52,17 @@ class Block(nn.Module):
 
 
 class Model(nn.Module):
-    """(batch, seq_len, n_features) -> flatten -> blocks (backcast residual, summed forecasts)."""
+    """(batch, seq_len, n_features) -> last `lookback` steps, flattened -> blocks (backcast residual, summed forecasts)."""
 
     def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
                  target_std: float = 1.0):
         super().__init__()
+        self.lookback = seq_len = lookback_steps(params.lookback, seq_len)
         self.blocks = nn.ModuleList(Block(seq_len * n_features, params) for _ in range(params.num_blocks))
         self.head = ForecastHead(1, 0.0, target_mean, target_std)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        residual = windows.flatten(1)
+        residual = windows[:, -self.lookback :].flatten(1)
         forecast = torch.zeros(windows.shape[0], 1, dtype=windows.dtype, device=windows.device)
         for block in self.blocks:
             backcast, block_forecast = block(residual)

@@ -17,28 +17,32 @@ from pydantic import Field
 from torch import nn
 
 from tsarena.core.params import AttentionSection
-from tsarena.contestants.layers import ForecastHead, n_patches, patches
+from tsarena.contestants.layers import ForecastHead, lookback_steps, n_patches, patches
 
 
 class Params(AttentionSection):
-    patch_len: Annotated[int, Field(ge=1, le=512)] = 12
-    stride: Annotated[int, Field(ge=1, le=512)] = 6
+    patch_len: Annotated[int, Field(ge=1, le=512)] = 4
+    stride: Annotated[int, Field(ge=1, le=512)] = 2
     d_model: Annotated[int, Field(ge=2, le=1024)] = 32
     nhead: Annotated[int, Field(ge=1, le=32)] = 4
     num_layers: Annotated[int, Field(ge=1, le=12)] = 2
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
+    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 20
 
 
 # tune.space.patchtst's default: what Optuna searches when tune.trials > 0 (README "Tuning")
-SPACE = {"patch_len": {"choices": [6, 12, 20]}, "d_model": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5}}
+SPACE = {"patch_len": {"choices": [2, 4, 8, 12]}, "d_model": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5},
+         "lookback": {"choices": [10, 20, 40]}}
 
 
 class Model(nn.Module):
-    """(batch, seq_len, n_features) -> per feature: patches -> encoder -> flatten head -> mix features."""
+    """(batch, seq_len, n_features) -> last `lookback` steps -> per feature: patches -> encoder -> flatten head -> mix features."""
 
     def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
                  target_std: float = 1.0):
         super().__init__()
+        self.lookback = seq_len = lookback_steps(params.lookback, seq_len)
         self.patch_len, self.stride = min(params.patch_len, seq_len), params.stride
         count = n_patches(seq_len, self.patch_len, self.stride)
         self.embed = nn.Linear(self.patch_len, params.d_model)
@@ -50,6 +54,7 @@ class Model(nn.Module):
         self.head = ForecastHead(n_features, 0.0, target_mean, target_std)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        windows = windows[:, -self.lookback :]
         batch, _, n_features = windows.shape
         tokens = patches(windows, self.patch_len, self.stride)  # (batch, features, n_patches, patch_len)
         tokens = self.embed(tokens.flatten(0, 1)) + self.positions  # (batch * features, n_patches, d_model)

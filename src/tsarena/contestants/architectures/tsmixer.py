@@ -18,17 +18,20 @@ from pydantic import Field
 from torch import nn
 
 from tsarena.core.params import Section
-from tsarena.contestants.layers import ForecastHead
+from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
 class Params(Section):
     num_blocks: Annotated[int, Field(ge=1, le=16)] = 2
     ff_dim: Annotated[int, Field(ge=1, le=4096)] = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
+    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 5
 
 
 # tune.space.tsmixer's default: what Optuna searches when tune.trials > 0 (README "Tuning")
-SPACE = {"num_blocks": {"low": 1, "high": 4}, "ff_dim": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5}}
+SPACE = {"num_blocks": {"low": 1, "high": 4}, "ff_dim": {"choices": [16, 32, 64]}, "dropout": {"low": 0.0, "high": 0.5},
+         "lookback": {"choices": [3, 5, 10, 20]}}
 
 
 class MixerBlock(nn.Module):
@@ -46,15 +49,16 @@ class MixerBlock(nn.Module):
 
 
 class Model(nn.Module):
-    """(batch, seq_len, n_features) -> mixer blocks -> Linear(seq_len -> 1) per feature -> mix features."""
+    """(batch, seq_len, n_features) -> last `lookback` steps -> mixer blocks -> Linear(seq_len -> 1) per feature -> mix features."""
 
     def __init__(self, params: Params, n_features: int, seq_len: int, target_mean: float = 0.0,
                  target_std: float = 1.0):
         super().__init__()
+        self.lookback = seq_len = lookback_steps(params.lookback, seq_len)
         self.blocks = nn.Sequential(*(MixerBlock(seq_len, n_features, params) for _ in range(params.num_blocks)))
         self.projection = nn.Linear(seq_len, 1)
         self.head = ForecastHead(n_features, 0.0, target_mean, target_std)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        mixed = self.blocks(windows)
+        mixed = self.blocks(windows[:, -self.lookback :])
         return self.head(self.projection(mixed.transpose(1, 2)).squeeze(-1))
