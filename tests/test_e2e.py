@@ -339,19 +339,23 @@ def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):
     assert "transformer" not in (repo.path / "data/reports/comparison.md").read_text()
 
 
-def test_most_of_the_zoo_finds_the_planted_ar1_signal(ar1):
-    """AR(1) returns, phi = 0.3: the best forecast is linear in yesterday's return, and most
-    architectures beat the random walk significantly. (Last in the module: it adds every architecture
-    to this repo's arena; data and split come from the cache.)"""
+def test_every_architecture_finds_the_planted_ar1_signal(ar1):
+    """AR(1) returns, phi = 0.3: the best forecast is linear in yesterday's return. With the shipped
+    architecture defaults every architecture beats the random walk significantly and together they
+    capture most of the oracle's skill, as BENCHMARKS.md section 7 shows on other seeds. (Last in the
+    module: it adds every architecture to this repo's arena; data and split come from the cache.)"""
     from test_zoo import ZOO, check_zoo_report
 
     repo, _ = ar1
-    repo.dvc("exp", "run", "-S", f"arena.models=[{','.join(ZOO)}]", "-S", "arena.ensemble=inverse_mse",
-             "-S", "train.max_epochs=3")  # as the gbm zoo: enough for a planted AR(1), and half the time
+    repo.dvc("exp", "run", "-S", f"arena.models=[{','.join(ZOO)}]", "-S", "arena.ensemble=inverse_mse")
     metrics, _ = check_zoo_report(repo)
-    skilful = [n for n in ZOO if metrics[n]["dm_pvalue_holm"] < 0.05
-               and metrics[n]["test_rmse"] < metrics["random_walk"]["test_rmse"]]
-    assert len(skilful) >= 0.75 * len(ZOO), f"only {skilful} of {ZOO}"
+    def skill(name: str) -> float:  # RMSE skill over the random walk
+        return 1 - metrics[name]["test_rmse"] / metrics["random_walk"]["test_rmse"]
+
+    shares = {n: 100 * skill(n) / skill("oracle") for n in ZOO}
+    found = {n: metrics[n]["dm_pvalue"] < 0.05 and shares[n] >= 50 for n in ZOO}
+    assert all(found.values()), {n: (round(shares[n]), round(metrics[n]["dm_pvalue"], 4)) for n in ZOO}
+    assert sum(shares.values()) / len(shares) >= 75, shares
     assert metrics["ensemble"]["dm_pvalue_holm"] < 0.05
     # the referee for many: SPA rejects, the random walk is out of the model confidence set, a champion is set
     details = json.loads((repo.path / "data/eval/details.json").read_text())
