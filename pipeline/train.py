@@ -62,6 +62,7 @@ def main() -> None:
         def done(i: int, result) -> None:
             best = min(result.fit.history, key=lambda row: row["val_loss"])
             runs.close_child(run_ids[i], {"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
+                                          "kept_val_loss": result.fit.val_loss,
                                           "model.n_parameters": result.n_parameters, "train_seconds": result.seconds})
             progress(f"{tasks[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s", runs.enabled)
 
@@ -94,7 +95,7 @@ def main() -> None:
                 concat_tables([Path(t.forecasts) for t in tasks], out)
                 runs.link_outputs(out, served=described["served"], **logged)
     print(f"train@{name}: {n_fits} fit(s); served: fold {served.fold} seed {served.seed} "
-          f"(val_loss {served.best_val_loss:.5f}); run {parent.info.run_id}")
+          f"(val_loss {served.val_loss:.5f}); run {parent.info.run_id}")
 
 
 if __name__ == "__main__":

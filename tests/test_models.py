@@ -86,8 +86,11 @@ def test_no_future_reaches_a_forecast_through_the_pipeline(name):
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_overfits_a_tiny_fixed_batch(name):
+    """Capacity: the architecture can fit 16 random targets. On the whole window (a short `lookback`
+    leaves a linear model like dlinear fewer weights than samples, by design)."""
     torch.manual_seed(0)
-    model = build_model(name, small(name), dims())
+    config = small(name)
+    model = build_model(name, config | ({"lookback": None} if "lookback" in config else {}), dims())
     x, y = torch.randn(16, SEQ_LEN, N_FEATURES), torch.randn(16)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     first = None
@@ -145,6 +148,10 @@ def test_refit_with_the_same_seed_is_bit_identical_with_or_without_deterministic
     for (k1, v1), (k2, v2) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
         assert k1 == k2 and torch.equal(v1, v2), k1
     assert a.predictions.equals(b.predictions)
+    # the fit's val_loss is the kept model's (here the average of both epochs), relative to the random walk
+    val = windows.ends["val"]
+    kept = np.mean((training.predict(a.model, matrix, val, SEQ_LEN) - targets[val]) ** 2) / np.mean(targets[val] ** 2)
+    assert a.val_loss == pytest.approx(kept, rel=1e-5) and sum(row["kept"] for row in a.history) == 2
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)

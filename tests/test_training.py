@@ -19,11 +19,11 @@ def data(n_rows: int = 400, n_features: int = 4, seed: int = 0):
     return matrix, targets, {"train": ends[:300], "val": ends[300:360], "test": ends[360:]}
 
 
-def train_once(name: str, config: dict):
+def train_once(name: str, config: dict, average_best: int = 1):
     matrix, targets, ends = data()
     seed_all(7)
     model = build_model(name, config, {"n_features": 4, "seq_len": SEQ_LEN})
-    params = TrainParams(max_epochs=3, batch_size=32, accelerator="cpu", patience=5)
+    params = TrainParams(max_epochs=3, batch_size=32, accelerator="cpu", patience=5, average_best=average_best)
     history = fit(model, matrix, targets, ends, SEQ_LEN, params, loss_function("return"), seed=7)
     return history, model
 
@@ -45,6 +45,13 @@ def test_training_learns_and_restores_best_weights():
     val_loss = float(np.mean((val_pred - targets[ends["val"]]) ** 2))
     assert np.isclose(val_loss, min(row["val_loss"] for row in history), rtol=1e-4)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert [row["kept"] for row in history] == [row["val_loss"] == min(r["val_loss"] for r in history) for row in history]
+
+
+def test_with_average_best_the_history_marks_the_averaged_epochs():
+    history, _ = train_once("lstm", {"hidden_size": 8, "num_layers": 1, "dropout": 0.0}, average_best=2)
+    best_two = sorted(history, key=lambda row: row["val_loss"])[:2]
+    assert sorted(row["epoch"] for row in history if row["kept"]) == sorted(row["epoch"] for row in best_two)
 
 
 def test_shuffled_batches_cover_every_sample_once_and_unshuffled_keep_order():
@@ -79,8 +86,8 @@ def test_training_reports_losses_relative_to_the_random_walk():
     matrix, targets, ends = data()
     model = build_model("lstm", {"hidden_size": 4}, {"n_features": 4, "seq_len": SEQ_LEN})
     scales = {s: no_skill_loss("return", targets[ends[s]]) for s in ("train", "val")}
-    history = fit(model, matrix, targets, ends, SEQ_LEN, TrainParams(max_epochs=3, batch_size=32, accelerator="cpu"),
-                  loss_function("return"), 7, scales=scales)
+    history = fit(model, matrix, targets, ends, SEQ_LEN, TrainParams(max_epochs=3, batch_size=32, accelerator="cpu",
+                                                                      average_best=1), loss_function("return"), 7, scales=scales)
     val = predict(model, matrix, ends["val"], SEQ_LEN)
     expected = np.mean((val - targets[ends["val"]]) ** 2) / scales["val"]
     assert min(row["val_loss"] for row in history) == pytest.approx(expected, rel=1e-4)

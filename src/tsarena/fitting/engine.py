@@ -243,7 +243,7 @@ def make_trainer(params: TrainParams, callbacks: list[L.Callback]) -> L.Trainer:
         gradient_clip_val=params.grad_clip or None,
         deterministic=deterministic_mode(params.accelerator),
         logger=False,
-        enable_checkpointing=False,  # BestWeights keeps the best epoch
+        enable_checkpointing=False,  # BestWeights keeps the best epochs
         enable_model_summary=False,
         enable_progress_bar=interactive(),
         num_sanity_val_steps=0,
@@ -269,7 +269,8 @@ def fit(
     scales: dict[str, float] | None = None,
     callbacks: list | None = None,
 ) -> list[dict[str, float]]:
-    """Train with early stopping on val_loss; the model ends with the best epoch's weights.
+    """Train with early stopping on val_loss; the model ends with the best epoch's weights, or the
+    average of the `params.average_best` best epochs' (each history row's `kept` says which).
 
     `scales` divides each split's loss (see no_skill_loss). Reseeds, so dropout and shuffling are
     reproducible whatever ran before. `callbacks`: extra Lightning callbacks (a tuning trial's pruner).
@@ -286,6 +287,9 @@ def fit(
     )
     if best.state is not None:  # every epoch NaN: the last weights stay (and its val_loss says so)
         model.load_state_dict(best.state)
+    kept = {epoch for _, epoch, _ in best.kept}
+    for row in module.history:  # which epochs' weights the model ends with (the loss plot marks them)
+        row["kept"] = row["epoch"] in kept
     model.cpu().eval()
     return module.history
 

@@ -48,9 +48,13 @@ class Fit:
     history: list[dict]
     predictions: pd.DataFrame | None  # None once written to a file (fitpool)
     infer_us: float  # microseconds per test window (batched forecast, CPU or the fit's device)
+    # the kept weights' validation loss (÷ the random walk's): with train.average_best > 1 the model is
+    # an average of epochs, whose loss no single epoch's row shows; tuning and the served seed use it
+    val_loss: float = float("nan")
 
     @property
     def best_val_loss(self) -> float:
+        """The lowest epoch's validation loss (the early-stopping curve's minimum)."""
         return min(row["val_loss"] for row in self.history)
 
     def history_frame(self) -> pd.DataFrame:
@@ -71,18 +75,22 @@ def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
     scales = {s: no_skill_loss(kind, windows.targets[windows.ends[s]]) for s in ("train", "val")}
     history = fit(model, windows.matrix, windows.targets, windows.ends, windows.seq_len, train, loss_function(kind),
                   seed, on_epoch, scales, callbacks)
-    forecasts, infer_us = {}, 0.0
+    import torch
+
+    raw, infer_us = {}, 0.0
     for split in (s for s in FORECAST_SPLITS if s in windows.ends):
         started = time.perf_counter()
-        forecasts[split] = (windows.ends[split], target_units(predict(model, windows.matrix, windows.ends[split],
-                                                                      windows.seq_len), kind))
+        raw[split] = predict(model, windows.matrix, windows.ends[split], windows.seq_len)
         infer_us = 1e6 * (time.perf_counter() - started) / max(len(windows.ends[split]), 1)  # the last: test
+    val_targets = torch.as_tensor(windows.targets[windows.ends["val"]], dtype=torch.float64)
+    val_loss = float(loss_function(kind)(torch.as_tensor(raw["val"]), val_targets)) / scales["val"]
+    forecasts = {split: (windows.ends[split], target_units(out, kind)) for split, out in raw.items()}
     return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history,
-               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts), infer_us)
+               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts), infer_us, val_loss)
 
 
 def served_fit(fits: list[Fit]) -> Fit:
     """The model to register and serve: trained on the most recent data (the last fold), the seed
     with the lowest validation loss. Chosen on validation: test is never looked at."""
     last = max(f.fold for f in fits)
-    return min((f for f in fits if f.fold == last), key=lambda f: f.best_val_loss)
+    return min((f for f in fits if f.fold == last), key=lambda f: f.val_loss)

@@ -84,7 +84,7 @@ class Objective:
         fit = fit_one(self.name, params, self.windows, train, self.tune.seed, callbacks=callbacks)
         trial.set_user_attr("seconds", time.perf_counter() - started)
         trial.set_user_attr("epochs", len(fit.history))
-        return fit.best_val_loss
+        return fit.val_loss
 
 
 def make_study(study_name: str, tune: TuneParams, storage: Any) -> optuna.Study:

@@ -114,7 +114,8 @@ def plot_equity(equity: pd.DataFrame, cost_bps: float, path: Path) -> plt.Figure
 
 def plot_losses(histories: dict[str, pd.DataFrame], path: Path) -> plt.Figure:
     """Per model, every fold's and seed's curves (one colour per fit): solid train, dashed validation,
-    as a ratio to the random walk's loss, a dot at the best validation epoch (the weights kept). A first
+    as a ratio to the random walk's loss, dots at the epochs whose weights the model keeps (their average,
+    with train.average_best > 1; a history without the `kept` column: the best epoch). A first
     epoch far above the rest is left off the axis, and named, so it cannot flatten the useful epochs."""
     fig, axes = _grid(len(histories))
     for ax, (name, history) in zip(axes, histories.items()):
@@ -128,8 +129,8 @@ def plot_losses(histories: dict[str, pd.DataFrame], path: Path) -> plt.Figure:
         for j, (_, fit) in enumerate(history.groupby(["fold", "seed"], sort=True)):
             ax.plot(fit["epoch"], fit["train_loss"], color=f"C{j}", lw=1)
             ax.plot(fit["epoch"], fit["val_loss"], color=f"C{j}", lw=1, ls="--")
-            best = fit.loc[fit["val_loss"].idxmin()]
-            ax.plot(best["epoch"], best["val_loss"], "o", color=f"C{j}", ms=4)
+            kept = fit[fit["kept"].astype(bool)] if "kept" in fit else fit.loc[[fit["val_loss"].idxmin()]]
+            ax.plot(kept["epoch"], kept["val_loss"], "o", color=f"C{j}", ms=4)
         ax.set_ylim(min(low, 1.0) - pad, top + pad)
         ax.axhline(1.0, color="black", lw=0.6)
         clipped = history[(losses > top + pad).any(axis=1)]
@@ -141,7 +142,7 @@ def plot_losses(histories: dict[str, pd.DataFrame], path: Path) -> plt.Figure:
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle("Loss ÷ the random walk's loss on the same split (below 1: better than the random walk)\n"
-                 "solid: train, dashed: validation, dot: the epoch whose weights are kept", fontsize=9)
+                 "solid: train, dashed: validation, dots: the epochs whose weights are kept (averaged when several)", fontsize=9)
     return _save(fig, path)
 
 
