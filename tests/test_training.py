@@ -106,8 +106,8 @@ def test_best_weights_average_the_best_epochs_and_skip_diverged_ones():
         with torch.no_grad():
             layer.weight.fill_(weight)
         kept.on_validation_end(trainer, module)
-    assert kept.best == 0.5 and kept.state["weight"].item() == pytest.approx(3.0)  # epochs 1 and 3
+    assert kept.best == 0.5 and kept.averaged()["weight"].item() == pytest.approx(3.0)  # epochs 1 and 3
     single = BestWeights()
     module.val_loss = 0.4
     single.on_validation_end(trainer, module)
-    assert single.state["weight"].item() == 8.0 and BestWeights().state is None
+    assert single.averaged()["weight"].item() == 8.0 and BestWeights().averaged() is None

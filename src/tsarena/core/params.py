@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Date = Annotated[dt.date | None, Field(strict=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
+# an architecture's `lookback`: how many of the window's latest steps it reads (None: all of
+# window.seq_len, a longer lookback reads the whole window; contestants.layers.lookback_steps)
+Lookback = Annotated[int, Field(ge=1, le=100_000)] | None
 
 
 class Section(BaseModel):

@@ -216,8 +216,8 @@ class BestWeights(L.Callback):
         state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
         self.kept = sorted([*self.kept, (loss, trainer.current_epoch, state)], key=lambda kept: kept[:2])[: self.keep]
 
-    @property
-    def state(self) -> dict[str, torch.Tensor] | None:
+    def averaged(self) -> dict[str, torch.Tensor] | None:
+        """The kept epochs' weights, averaged (the one best epoch's when keep is 1); None if none was kept."""
         if not self.kept:
             return None
         states = [kept[2] for kept in self.kept]
@@ -285,8 +285,9 @@ def fit(
         train_dataloaders=loader(ends["train"], params.batch_size, shuffle=True, seed=seed),
         val_dataloaders=loader(ends["val"], params.batch_size, shuffle=False),
     )
-    if best.state is not None:  # every epoch NaN: the last weights stay (and its val_loss says so)
-        model.load_state_dict(best.state)
+    state = best.averaged()
+    if state is not None:  # every epoch NaN: the last weights stay (and its val_loss says so)
+        model.load_state_dict(state)
     kept = {epoch for _, epoch, _ in best.kept}
     for row in module.history:  # which epochs' weights the model ends with (the loss plot marks them)
         row["kept"] = row["epoch"] in kept

@@ -50,7 +50,7 @@ class Fit:
     infer_us: float  # microseconds per test window (batched forecast, CPU or the fit's device)
     # the kept weights' validation loss (÷ the random walk's): with train.average_best > 1 the model is
     # an average of epochs, whose loss no single epoch's row shows; tuning and the served seed use it
-    val_loss: float = float("nan")
+    val_loss: float
 
     @property
     def best_val_loss(self) -> float:

@@ -14,14 +14,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from tsarena.core.params import Section
+from tsarena.core.params import Lookback, Section
 from tsarena.contestants.layers import ForecastHead, lookback_steps, moving_average
 
 
 class Params(Section):
     moving_avg: Annotated[int, Field(ge=1, le=251)] = 25  # the reference's default kernel
-    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
-    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 5
+    lookback: Lookback = 5
 
 
 # tune.space.dlinear's default: what Optuna searches when tune.trials > 0 (README "Tuning")

@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from tsarena.core.params import Section
+from tsarena.core.params import Lookback, Section
 from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
@@ -20,8 +20,7 @@ class Params(Section):
     bidirectional: bool = False  # the window holds only the past: reading it backwards sees no future
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     pooling: Literal["last", "attention"] = "last"
-    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
-    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 2
+    lookback: Lookback = 2
 
 
 # tune.space.lstm's default: what Optuna searches when tune.trials > 0 (README "Tuning")

@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from tsarena.core.params import Section
+from tsarena.core.params import Lookback, Section
 from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
@@ -17,8 +17,7 @@ class Params(Section):
     hidden_size: Annotated[int, Field(ge=1, le=4096)] = 64
     num_layers: Annotated[int, Field(ge=1, le=8)] = 2
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
-    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 5
+    lookback: Lookback = 5
 
 
 # tune.space.mlp's default: what Optuna searches when tune.trials > 0 (README "Tuning")

@@ -16,7 +16,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from tsarena.core.params import Section
+from tsarena.core.params import Lookback, Section
 from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
@@ -25,8 +25,7 @@ class Params(Section):
     num_layers: Annotated[int, Field(ge=1, le=8)] = 3
     layer_width: Annotated[int, Field(ge=1, le=4096)] = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
-    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 3
+    lookback: Lookback = 3
 
 
 # tune.space.nbeats's default: what Optuna searches when tune.trials > 0 (README "Tuning")

@@ -16,7 +16,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from tsarena.core.params import AttentionSection
+from tsarena.core.params import AttentionSection, Lookback
 from tsarena.contestants.layers import ForecastHead, lookback_steps, n_patches, patches
 
 
@@ -27,8 +27,7 @@ class Params(AttentionSection):
     nhead: Annotated[int, Field(ge=1, le=32)] = 4
     num_layers: Annotated[int, Field(ge=1, le=12)] = 2
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
-    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 20
+    lookback: Lookback = 20
 
 
 # tune.space.patchtst's default: what Optuna searches when tune.trials > 0 (README "Tuning")

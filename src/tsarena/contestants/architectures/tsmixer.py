@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from tsarena.core.params import Section
+from tsarena.core.params import Lookback, Section
 from tsarena.contestants.layers import ForecastHead, lookback_steps
 
 
@@ -25,8 +25,7 @@ class Params(Section):
     num_blocks: Annotated[int, Field(ge=1, le=16)] = 2
     ff_dim: Annotated[int, Field(ge=1, le=4096)] = 32
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    # the window's last `lookback` steps are read (None: all of window.seq_len); layers.lookback_steps
-    lookback: Annotated[int, Field(ge=1, le=100_000)] | None = 5
+    lookback: Lookback = 5
 
 
 # tune.space.tsmixer's default: what Optuna searches when tune.trials > 0 (README "Tuning")
