@@ -63,6 +63,14 @@ def main() -> None:
         plots.plot_skill(table, tmp / "skill.png")
         plots.plot_cumulative_loss(date_losses(forecasts, judged), tmp / "cumulative_loss.png")
         plots.plot_folds(folds, table, cmp.select_by, tmp / "folds.png")
+        uncertainty, intervals = details["uncertainty"], None
+        if uncertainty:  # a return target: every producer has intervals
+            levels, shown = uncertainty["levels"], [m for m in table["model"] if m != ORACLE]
+            intervals = report.interval_table(metrics, shown, levels)
+            plots.plot_coverage(metrics, shown, levels, tmp / "coverage.png")
+            best = next((m for m in ranked if m != ORACLE), BENCHMARK)
+            first = forecasts[(forecasts["model"] == best) & (forecasts["fold"] == n_folds)]
+            plots.plot_interval_band(first[first["seed"] == first["seed"].min()], best, levels, tmp / "intervals.png")
         with stage.parent("compare") as run:
             stage.log_tags({f"model_run.{name}": found_run["run_id"] for name, found_run in runs.items()})
             note, version = register(champion, runs, text, failures, cmp)
@@ -71,7 +79,8 @@ def main() -> None:
             seconds = {m: run["metrics"].get("train_seconds") for m, run in found.items() if run is not None}
             mlflow.log_table(table.assign(train_seconds=table["model"].map(seconds)), artifact_file="leaderboard.json")
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
-                                                                  folds if n_folds > 1 else None, cmp.select_by))
+                                                                  folds if n_folds > 1 else None, cmp.select_by,
+                                                                  intervals))
             mlflow.log_artifacts(str(tmp), artifact_path="report")
             mlflow.set_tag("verdict", text[:5000])
             mlflow.set_tag("mlflow.note.content", f"{text}\n\n{note} ({version})")  # the run's description in the UI

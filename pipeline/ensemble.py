@@ -10,33 +10,38 @@ import pandas as pd
 from tsarena import config
 from tsarena.core.errors import stage_main
 from tsarena.contestants.predictions import empty_predictions
-from tsarena.core.io import atomic_dir, write_json
+from tsarena.core.io import atomic_dir, read_json, write_json
 from tsarena.contestants.producers import ENSEMBLE, SPLIT, model_dir, predictions_path
-from tsarena.contestants.ensemble import combine, served_weights
+from tsarena.contestants.ensemble import combine, served_validation, served_weights
+from tsarena.split.windows import read_meta
 
 OUT = model_dir(ENSEMBLE)
 
 
 @stage_main
 def main() -> None:
-    params = config.load("arena", "tracking")
-    arena = params["arena"]
+    params = config.load("arena", "uncertainty", "tracking")
+    arena, levels = params["arena"], params.pop("uncertainty").levels
     with atomic_dir(OUT) as tmp:
         if not arena.ensemble:
             empty_predictions().to_parquet(tmp / "predictions.parquet", index=False)
             print("ensemble: off (arena.ensemble is null)")
             return
         members = pd.concat([pd.read_parquet(predictions_path(m)) for m in arena.models], ignore_index=True)
-        table, weights = combine(members, arena.models, np.load(SPLIT / "targets.npy"), arena.ensemble)
+        targets = np.load(SPLIT / "targets.npy")
+        table, weights = combine(members, arena.models, targets, arena.ensemble)
         table.to_parquet(tmp / "predictions.parquet", index=False)
         write_json(tmp / "weights.json", weights)
 
-        from tsarena.serving.bundle import Bundle
+        from tsarena.serving.bundle import Bundle, calibration
         from tsarena.serving.mlflow_model import log_bundle, signature_example
         from tsarena.tracking.runs import StageRuns
 
         served = served_weights(weights)
-        Bundle.combine({m: model_dir(m) / "bundle" for m in arena.models}, served, tmp / "bundle")
+        fits = {m: read_json(model_dir(m) / "served.json")["served"] for m in arena.models}
+        calibrated = calibration(served_validation(members, fits, served), targets, read_meta(SPLIT)["target_kind"],
+                                 levels)
+        Bundle.combine({m: model_dir(m) / "bundle" for m in arena.models}, served, tmp / "bundle", calibrated)
         runs = StageRuns(ENSEMBLE, ("split", str(SPLIT)), config.flatten(params), params["tracking"])
         with runs.parent(ENSEMBLE):
             logged = log_bundle(ENSEMBLE, tmp / "bundle", *signature_example(Bundle.load(tmp / "bundle"), SPLIT))

@@ -1,5 +1,8 @@
 """evaluate: score every producer's predictions table (networks, baselines, ensemble): per fold,
-and pooled over the folds (with one fold: the single split). Reads tables only; loads no model."""
+and pooled over the folds (with one fold: the single split). Each producer's prediction intervals are
+built here from its own table (judging.intervals: calibrated on its validation rows, the adaptive
+one through test on outcomes already revealed), so every producer has them alike. Reads tables only;
+loads no model."""
 
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from tsarena.core.io import atomic_file, read_json, write_json
 from tsarena.contestants.baselines import BENCHMARK
 from tsarena.contestants.predictions import parse_fit_key
 from tsarena.contestants.producers import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
+from tsarena.judging.intervals import attach
 from tsarena.judging.referee import judge
 from tsarena.split.windows import read_meta
 
@@ -24,7 +28,8 @@ COMPUTE = (N_PARAMETERS, TUNE_TRIALS)  # from train@'s served.json (timings are 
 
 @stage_main
 def main() -> None:
-    params = config.load("arena", "evaluate", "tracking")
+    params = config.load("arena", "evaluate", "uncertainty", "tracking")
+    unc = params["uncertainty"]
     cost = params["evaluate"].cost_bps
     meta, rows = read_meta(SPLIT), pd.read_parquet(SPLIT / "rows.parquet")
     fold_ends = {k: np.load(SPLIT / f"fold_{k}/test_ends.npy") for k in range(1, meta["n_folds"] + 1)}
@@ -38,9 +43,14 @@ def main() -> None:
         table = cache[path]
         check_predictions(table, name, fold_ends, str(path))
         tables.append(table[table["model"] == name])
-    frame = test_frame(pd.concat(tables, ignore_index=True), rows)
     kind, boot = meta["target_kind"], params["evaluate"]
-    judgement = judge(frame, kind, meta["horizon"], cost, boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed)
+    table = pd.concat(tables, ignore_index=True)
+    if kind == "return":  # a probability (direction target) has no interval
+        table = attach(table, rows["target"].to_numpy(dtype=float), rows["ticker"].to_numpy(), unc.levels, unc.gamma,
+                       unc.window, meta["horizon"])
+    frame = test_frame(table, rows)
+    judgement = judge(frame, kind, meta["horizon"], cost, boot.block_size, boot.bootstrap_reps, boot.bootstrap_seed,
+                      unc.levels, unc.size_level)
     per_fold, metrics, mean, pnl, verdicts = (judgement.per_fold, judgement.metrics, judgement.mean, judgement.pnl,
                                               judgement.verdicts)
 
@@ -69,7 +79,8 @@ def main() -> None:
     with atomic_file(OUT / "equity.csv") as tmp:
         equity_curves(pnl, [m for m in pnl if m != BENCHMARK]).to_csv(tmp, index=False)
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": judgement.pooled, "per_fold": per_fold,
-                                      "referee": verdicts, "cost_bps": cost})
+                                      "referee": verdicts, "cost_bps": cost,
+                                      "uncertainty": unc.model_dump() if kind == "return" else None})
     write_json(OUT / "scores.json", metrics)
     write_json(OUT / "metrics.json", {name: {short: m[k] for short, k in HEADLINE.items() if k in m}
                                       for name, m in metrics.items()})

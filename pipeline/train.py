@@ -8,6 +8,7 @@ identical to running them one after another. The served model: the last fold's b
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tsarena import config
@@ -26,7 +27,8 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("model", choices=architecture_names())
     name = cli.parse_args().model
-    params = config.load("train", "tracking")
+    params = config.load("train", "uncertainty", "tracking")
+    levels = params.pop("uncertainty").levels  # only the served model's intervals read it: not a fit's param
     if not tuned_path(name).is_file():
         raise TsarenaError(f"no configuration for {name}: run `dvc repro tune@{name}` (or dvc repro)", str(tuned_path(name)))
     tuned = read_json(tuned_path(name))  # tune@<name>'s choice; params.yaml's section as it is with tune.trials 0
@@ -39,7 +41,7 @@ def main() -> None:
     folds, n_fits = range(1, meta["n_folds"] + 1), meta["n_folds"] * len(train.seeds)
     jobs = resolve_jobs(train.jobs, train.threads, n_fits, train.devices, train.num_nodes)
 
-    from tsarena.serving.bundle import Bundle, Member  # heavy imports only once params and data are known good
+    from tsarena.serving.bundle import Bundle, Member, calibration  # heavy imports only once params and data are known good
     from tsarena.serving.mlflow_model import log_bundle, signature_example
     from tsarena.tracking.runs import StageRuns
     from tsarena.fitting.engine import epoch_reporter, is_worker_process, progress
@@ -84,9 +86,12 @@ def main() -> None:
                      TUNE_TRIALS: tuned["trials"]}
         runs.log_metrics({"model.n_parameters": described[N_PARAMETERS], "train_seconds": sum(r.seconds for r in results),
                           "infer_us_per_window": sum(f.infer_us for f in fits) / len(fits)})
+        served_forecasts = pd.read_parquet(next(t.forecasts for t, r in zip(tasks, results) if r.fit is chosen))
+        calibrated = calibration(served_forecasts[served_forecasts["split"] == "val"], np.load(SPLIT / "targets.npy"),
+                                 windows.meta["target_kind"], levels)
         with atomic_dir(model_dir(name)) as tmp:
             bundle = Bundle.from_split(windows.meta, windows.meta["scaler_state"],
-                                       [Member(name, served.params, served.dims, 1.0, served.model)])
+                                       [Member(name, served.params, served.dims, 1.0, served.model)], calibrated)
             bundle.save(tmp / "bundle")
             logged = log_bundle(name, tmp / "bundle", *signature_example(bundle, SPLIT))
             write_json(tmp / "served.json", described)

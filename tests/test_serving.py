@@ -111,8 +111,12 @@ def test_every_route_gives_the_evaluated_forecast_for_every_csv_variant(served, 
     evaluated = pd.read_parquet(repo.path / "data/eval/forecasts.parquet")
     evaluated = evaluated[evaluated["model"] == "lstm"]
     date = evaluated["date"].iloc[len(evaluated) // 2]
-    expected = evaluated[evaluated["date"] == date].set_index("ticker")["forecast"]
+    on_day = evaluated[evaluated["date"] == date].set_index("ticker")
+    expected = on_day["forecast"]
     assert set(expected.index) == set(TICKERS)
+    # the served interval is the evaluated split-conformal one, at every level params.yaml names
+    bounds = [c for c in evaluated.columns if c.startswith(("lower_conformal_", "upper_conformal_"))]
+    assert sorted(bounds) == sorted(f"{side}_conformal_{pct}" for side in ("lower", "upper") for pct in (80, 90, 95))
     day = str(date.date())
     mlflow.set_tracking_uri(repo.mlflow_uri)
     model = mlflow.pyfunc.load_model("models:/tsarena-forecaster@best_ranked")
@@ -142,6 +146,10 @@ def test_every_route_gives_the_evaluated_forecast_for_every_csv_variant(served, 
                     row = got[ticker]
                     assert row["as_of"] == day and row["close_basis"] == "adjusted", (name, route, row)
                     assert row["log_return_1d"] == pytest.approx(expected[trained_as], rel=1e-4, abs=1e-7), (name, route)
+                    for column in bounds:
+                        assert row[column] == pytest.approx(on_day.loc[trained_as, column], rel=1e-4, abs=1e-7), \
+                            (name, route, column)
+                    assert row["lower_conformal_80"] < row["log_return_1d"] < row["upper_conformal_80"]
                     assert row == by_ticker(routes["cli"])[ticker], (name, route)  # to the last digit
     finally:
         stop(proc)

@@ -203,7 +203,19 @@ def main(argv: list[str] | None = None) -> None:
     elif args.output == "json":
         print(json.dumps(result.to_dict(orient="records")))  # exact floats (pandas' writer rounds)
     else:
-        print(result.to_string(index=False))
+        print(readable(result).to_string(index=False))
+
+
+def readable(result: pd.DataFrame) -> pd.DataFrame:
+    """The table output: each level's interval as one `[lower, upper]` column in % log return beside the
+    forecast (csv and json keep every bound as its own exact number)."""
+    out = result.copy()
+    for column in [c for c in result.columns if c.startswith("lower_conformal_")]:
+        level = column.removeprefix("lower_conformal_")
+        upper = f"upper_conformal_{level}"
+        out[f"{level}% interval, %"] = [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(result[column], result[upper])]
+        out = out.drop(columns=[column, upper])
+    return out
 
 
 if __name__ == "__main__":

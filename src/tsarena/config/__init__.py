@@ -29,6 +29,7 @@ SECTIONS: dict[str, str] = {
     "baselines": "tsarena.contestants.params:BaselineParams",
     "evaluate": "tsarena.judging.params:EvaluateParams",
     "compare": "tsarena.judging.params:CompareParams",
+    "uncertainty": "tsarena.judging.params:UncertaintyParams",
     "tune": "tsarena.fitting.params:TuneParams",
     "tracking": "tsarena.tracking.params:TrackingParams",
 }

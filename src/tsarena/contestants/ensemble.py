@@ -72,3 +72,14 @@ def served_weights(weights: dict[str, dict[str, float]]) -> dict[str, float]:
     last = max(parse_fit_key(key)[0] for key in weights)
     per_seed = [w for key, w in weights.items() if parse_fit_key(key)[0] == last]
     return {m: float(np.mean([w[m] for w in per_seed])) for m in per_seed[0]}
+
+
+def served_validation(predictions: pd.DataFrame, fits: dict[str, dict], weights: dict[str, float]) -> pd.DataFrame:
+    """The served ensemble's validation forecasts (row, forecast): each member's served fit (`fits`:
+    {member: {fold, seed}}, its served.json) combined with the served weights; what its interval is
+    calibrated on."""
+    parts = [predictions[(predictions["model"] == m) & (predictions["fold"] == fit["fold"])
+                         & (predictions["seed"] == fit["seed"]) & (predictions["split"] == "val")]
+             .set_index("row")["forecast"] * weights[m] for m, fit in fits.items()]
+    combined = pd.concat(parts, axis=1).sum(axis=1, min_count=len(parts)).dropna()
+    return combined.rename("forecast").reset_index()

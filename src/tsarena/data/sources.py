@@ -162,15 +162,29 @@ def _log_returns(kind: str, n: int, rng: np.random.Generator, phi: float) -> np.
         t = np.arange(n + 1)
         log_price = 0.05 * np.sin(2 * np.pi * t / 63) + 0.005 * rng.standard_normal(n + 1)
         return np.diff(log_price)
-    if kind == "regime":  # two-state Markov switching: calm up-trend, volatile down-trend
-        drift, vol, stay = np.array([0.0006, -0.0010]), np.array([0.007, 0.02]), 0.98
-        state, returns = 0, np.empty(n)
-        for t in range(n):
-            if rng.random() > stay:
-                state = 1 - state
-            returns[t] = drift[state] + vol[state] * rng.standard_normal()
-        return returns
+    if kind == "regime":
+        return _regimes(n, rng)[0]
     raise ValueError(kind)
+
+
+def _regimes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two-state Markov switching: calm up-trend (state 0), volatile down-trend (1). (returns, states)"""
+    drift, vol, stay = np.array([0.0006, -0.0010]), np.array([0.007, 0.02]), 0.98
+    state, returns, states = 0, np.empty(n), np.empty(n, dtype=np.int64)
+    for t in range(n):
+        if rng.random() > stay:
+            state = 1 - state
+        returns[t], states[t] = drift[state] + vol[state] * rng.standard_normal(), state
+    return returns, states
+
+
+def regime_states(params: SyntheticParams, start: dt.date | None = None) -> pd.DataFrame:
+    """The `regime` source's hidden state per (date, ticker) (0 calm, 1 volatile) as synthetic_prices drew
+    it: what a test of regime-aware methods scores against. The state of day t drove the return into t."""
+    dates = pd.bdate_range(start or "2000-01-03", periods=params.n_days)
+    return pd.concat([pd.DataFrame({"date": dates, "ticker": f"SYN{i}",
+                                    "state": _regimes(params.n_days, np.random.default_rng([params.seed, i]))[1]})
+                      for i in range(params.n_series)], ignore_index=True)
 
 
 def synthetic_prices(params: SyntheticParams, start: dt.date | None) -> pd.DataFrame:

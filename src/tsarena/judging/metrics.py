@@ -14,7 +14,7 @@ apply to both (for direction, RMSE^2 is the Brier score).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
 
@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 
 from tsarena.fitting import fit
+from tsarena.judging import intervals
 from tsarena.judging.significance import dm_versus, finite, wilson_interval
-from tsarena.judging.trading import after_costs, break_even_bps, max_drawdown, neutral_forecast, sharpe_ratio, strategy_legs
+from tsarena.judging.trading import (after_costs, break_even_bps, max_drawdown, neutral_forecast, sharpe_ratio,
+                                    sized_positions, strategy_legs)
 
 EVIDENCE, TRADING = "evidence", "trading"  # the report's two tables; None: scores.json and MLflow only
 
@@ -39,6 +41,15 @@ class Sample:
     target_kind: str
     horizon: int
     cost_bps: float
+    bounds: dict = field(default_factory=dict)  # {method: {level: (lower, upper)}}: intervals.bounds_of; {} without
+    size_level: float | None = None  # the sized rule's level (uncertainty.size_level)
+
+    @cached_property
+    def sized_legs(self) -> pd.DataFrame:
+        f = self.frame
+        position = sized_positions(self.forecast, *self.bounds[intervals.ADAPTIVE][self.size_level])
+        return strategy_legs(self.forecast, f["next_return"].to_numpy(), f["date"].to_numpy(), f["ticker"].to_numpy(),
+                             self.neutral, position)
 
     @cached_property
     def neutral(self) -> float:
@@ -80,7 +91,8 @@ class Metric(str):
     """A metric's name, with: `better` (higher | lower | None: not a ranking), `group` (its report table),
     `interval` (the names of its bounds), `headline` (its name in metrics.json; True: its own), `selectable` (a valid
     compare.select_by), `per_seed` (one seed's value from a Sample, or (value, low, high) with an interval),
-    `when` (whether a Sample has it at all; absent, not None, where it does not apply)."""
+    `when` (whether a Sample has it at all; absent, not None, where it does not apply), `expands` (per_seed
+    returns {name: value} of several scores named by their own rule: the interval scores)."""
 
     better: str | None
     group: str | None
@@ -89,14 +101,16 @@ class Metric(str):
     selectable: bool
     per_seed: Callable[[Sample], Any] | None
     when: Callable[[Sample], bool] | None
+    expands: bool
 
     def __new__(cls, name: str, *, better: str | None = None, group: str | None = None,
                 interval: tuple[str, str] | None = None, headline: str | bool | None = None, selectable: bool = False,
-                per_seed: Callable[[Sample], Any] | None = None, when: Callable[[Sample], bool] | None = None) -> Metric:
+                per_seed: Callable[[Sample], Any] | None = None, when: Callable[[Sample], bool] | None = None,
+                expands: bool = False) -> Metric:
         self = super().__new__(cls, name)
         self.better, self.group, self.interval = better, group, interval
         self.headline = name if headline is True else headline
-        self.selectable, self.per_seed, self.when = selectable, per_seed, when
+        self.selectable, self.per_seed, self.when, self.expands = selectable, per_seed, when, expands
         return self
 
     def names(self) -> list[str]:
@@ -142,6 +156,10 @@ def _classification(score: str) -> Callable[[Sample], Any]:
 
 
 RANK = Metric("rank", better="lower")  # compare's place for each contestant (1 = best), on its MLflow run
+def _has_intervals(s: Sample) -> bool:
+    return bool(s.bounds)
+
+
 MEAN_RANK = Metric("mean_rank", better="lower", group=EVIDENCE)
 RMSE = Metric("test_rmse", better="lower", group=EVIDENCE, headline="rmse", selectable=True,
               per_seed=lambda s: float(np.sqrt(np.mean(s.error**2))))
@@ -150,6 +168,9 @@ SKILL = Metric("skill_of_avg", better="higher", group=EVIDENCE, interval=("skill
 SHARE_OF_ORACLE = Metric("share_of_oracle_pct", better="higher", group=EVIDENCE)
 DM_PVALUE = Metric("dm_pvalue", better="lower", group=EVIDENCE, selectable=True, per_seed=lambda s: s.dm[1])
 DM_PVALUE_HOLM = Metric("dm_pvalue_holm", better="lower", group=EVIDENCE, headline="dm_p_holm")
+# the referee's by the intervals' quantile CRPS (intervals.JUDGED) against the random walk's intervals
+CRPS_SKILL = Metric("crps_skill_pct", better="higher", group=EVIDENCE, headline="crps_skill")
+CRPS_DM_PVALUE_HOLM = Metric("crps_dm_p_holm", better="lower", group=EVIDENCE)
 IN_MCS = Metric("in_mcs", group=EVIDENCE)
 MCS_PVALUE = Metric("mcs_pvalue", better="higher", group=EVIDENCE, headline="mcs_p")
 MAE = Metric("test_mae", better="lower", group=TRADING, selectable=True,
@@ -166,6 +187,12 @@ BREAK_EVEN = Metric("break_even_bps", better="higher", group=TRADING, headline=T
 MAX_DRAWDOWN = Metric("test_max_drawdown", better="higher", group=TRADING, per_seed=lambda s: max_drawdown(s.pnl))
 TOTAL_RETURN = Metric("test_total_return", better="higher", group=TRADING,
                       per_seed=lambda s: float((1 + s.pnl).prod() - 1))
+SIZED_SHARPE = Metric("sized_sharpe", better="higher", group=TRADING, when=_has_intervals,
+                      per_seed=lambda s: finite(sharpe_ratio(after_costs(s.sized_legs, s.cost_bps))))
+SIZED_BREAK_EVEN = Metric("sized_break_even_bps", better="higher", group=TRADING, when=_has_intervals,
+                          per_seed=lambda s: break_even_bps(s.sized_legs) if s.makes_calls else None)
+SIZED_TURNOVER = Metric("sized_turnover", group=TRADING, when=_has_intervals,
+                        per_seed=lambda s: float(s.sized_legs["turnover"].mean()))
 N_TEST = Metric("n_test", group=TRADING, per_seed=lambda s: len(s.actual))
 N_SEEDS = Metric("n_seeds", group=TRADING)
 N_PARAMETERS = Metric(fit.N_PARAMETERS, group=TRADING, headline=True)  # from train@'s served.json
@@ -180,6 +207,11 @@ ACCURACY = Metric("test_accuracy", better="higher", per_seed=_classification("ac
 F1 = Metric("test_f1", better="higher", per_seed=_classification("f1"), when=_calls_on_direction)
 ROC_AUC = Metric("test_roc_auc", better="higher", per_seed=_classification("roc_auc"), when=_calls_on_direction)
 CONFUSION = Metric("test_confusion", per_seed=_classification("confusion"), when=_calls_on_direction)
+
+# coverage, width, Winkler score, Kupiec and Christoffersen p per method and level; pinball and CRPS per method
+INTERVAL_SCORES = Metric("interval_scores", expands=True, when=_has_intervals,
+                         per_seed=lambda s: intervals.interval_scores(s.forecast, s.actual, s.bounds,
+                                                                      s.frame["ticker"].to_numpy()))
 
 # in the report's column order
 CATALOGUE: list[Metric] = [m for m in list(globals().values()) if isinstance(m, Metric)]
@@ -200,13 +232,15 @@ def columns(group: str) -> list[str]:
 
 
 def model_metrics(forecast: np.ndarray, actual: np.ndarray, frame: pd.DataFrame, benchmark: np.ndarray,
-                  target_kind: str, horizon: int, cost_bps: float) -> dict[str, Any]:
-    """Every point metric of one seed's test forecasts. `frame` has date, ticker, close, next_return per test row."""
-    sample = Sample(forecast, actual, frame, benchmark, target_kind, horizon, cost_bps)
+                  target_kind: str, horizon: int, cost_bps: float, bounds: dict | None = None,
+                  size_level: float | None = None) -> dict[str, Any]:
+    """Every metric of one seed's test forecasts (and its intervals' `bounds`, intervals.bounds_of).
+    `frame` has date, ticker, close, next_return per test row."""
+    sample = Sample(forecast, actual, frame, benchmark, target_kind, horizon, cost_bps, bounds or {}, size_level)
     out: dict[str, Any] = {}
     for metric in CATALOGUE:
         if metric.per_seed is None or (metric.when is not None and not metric.when(sample)):
             continue
         value = metric.per_seed(sample)
-        out.update(zip(metric.names(), value) if metric.interval else [(metric, value)])
+        out.update(value if metric.expands else zip(metric.names(), value) if metric.interval else [(metric, value)])
     return out

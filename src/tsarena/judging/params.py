@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tsarena.core.params import Section
 from tsarena.judging.metrics import RMSE, SELECTABLE
@@ -23,3 +23,23 @@ class CompareParams(Section):
     registered_model: Annotated[str, Field(min_length=1)] = "tsarena-forecaster"
 
 
+
+
+class UncertaintyParams(Section):
+    """Prediction intervals (judging.intervals): the levels every producer's intervals are built, scored and
+    served at; the adaptive method's step and window; the level the sized trading rule divides by."""
+
+    levels: list[Annotated[float, Field(gt=0, lt=1)]] = [0.8, 0.9, 0.95]
+    gamma: Annotated[float, Field(ge=0, le=1)] = 0.02  # adaptive: alpha_t += gamma * (alpha - miss) per outcome
+    window: Annotated[int, Field(ge=10, le=100_000)] = 60  # adaptive: quantiles of the latest `window` residuals
+    size_level: Annotated[float, Field(gt=0, lt=1)] = 0.8  # sized rule: position = forecast / half-width at this level
+
+    @model_validator(mode="after")
+    def _levels(self) -> UncertaintyParams:
+        if not self.levels:
+            raise ValueError("levels: give at least one level, e.g. [0.8, 0.9, 0.95]")
+        if sorted(set(self.levels)) != list(self.levels):
+            raise ValueError(f"levels: list distinct levels in ascending order, got {self.levels}")
+        if self.size_level not in self.levels:
+            raise ValueError(f"size_level: {self.size_level} is not one of levels {self.levels}")
+        return self

@@ -210,3 +210,56 @@ def plot_cumulative_loss(losses: pd.DataFrame, path: Path) -> plt.Figure:
            xlabel="date", ylabel="cumulative SE difference")
     ax.legend(ncol=4, fontsize=8)
     return _save(fig, path)
+
+
+def plot_coverage(metrics: dict[str, dict], models: list[str], levels: list[float], path: Path) -> plt.Figure:
+    """Reliability of the intervals: empirical coverage on test against nominal, per model, one panel
+    per method (split conformal, adaptive). On the diagonal = calibrated; below = too narrow."""
+    from tsarena.judging.intervals import COVERAGE, METHODS, score_name
+
+    fig, axes = plt.subplots(1, len(METHODS), figsize=(11, 4.6), sharey=True)
+    nominal = 100 * np.array(levels)
+    for ax, method in zip(axes, METHODS):
+        ax.plot([nominal[0] - 10, 100], [nominal[0] - 10, 100], color="0.4", lw=1, ls="--", label="nominal")
+        for i, name in enumerate(models):
+            got = [metrics[name].get(score_name(method, COVERAGE, level)) for level in levels]
+            if None in got:
+                continue
+            ax.plot(nominal, 100 * np.array(got), marker="o", ms=4, lw=1.2, color=f"C{i % 10}", label=name,
+                    ls="--" if name in BASELINES else "-")
+        ax.set_title(f"{method}", fontsize=10)
+        ax.set_xlabel("nominal coverage, %")
+        ax.set_xlim(nominal[0] - 10, 100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test coverage, %")
+    axes[-1].legend(fontsize=7, ncol=2, loc="lower right")
+    fig.suptitle("Prediction intervals: share of test outcomes inside the interval, against its level "
+                 "(below the dashed line: too narrow)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_interval_band(frame: pd.DataFrame, model: str, levels: list[float], path: Path, days: int = 120
+                       ) -> plt.Figure:
+    """One model's last `days` test forecasts for the first ticker with their adaptive intervals (a band
+    per level, the widest lightest) and the realised target as dots; a dot outside a band is a miss.
+    `frame` is evaluate's forecasts of one seed of `model` (intervals.attach's columns)."""
+    from tsarena.judging.intervals import ADAPTIVE, bound_columns, pct
+
+    ticker = frame["ticker"].iloc[0]
+    window = frame[frame["ticker"] == ticker].sort_values("date").tail(days)
+    fig, ax = plt.subplots(figsize=(11, 4.4))
+    for i, level in enumerate(sorted(levels, reverse=True)):
+        lower, upper = bound_columns(ADAPTIVE, level)
+        ax.fill_between(window["date"], 100 * window[lower], 100 * window[upper], step="mid",
+                        color="tab:blue", alpha=0.12 + 0.12 * i, lw=0, label=f"{pct(level)}% interval")
+    ax.plot(window["date"], 100 * window["forecast"], color="tab:blue", lw=1.2, label="forecast")
+    widest = bound_columns(ADAPTIVE, max(levels))
+    outside = (window["actual"] < window[widest[0]]) | (window["actual"] > window[widest[1]])
+    ax.scatter(window["date"], 100 * window["actual"], s=9, color=np.where(outside, "tab:red", "0.2"), zorder=3,
+               label=f"realised (red: outside the {pct(max(levels))}%)")
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_ylabel("log return, %")
+    ax.set_title(f"{model}: forecast and adaptive intervals, last {len(window)} test days of {ticker}", fontsize=10)
+    ax.legend(fontsize=8, ncol=5, loc="upper left")
+    fig.autofmt_xdate()
+    return _save(fig, path)

@@ -24,19 +24,25 @@ from statsmodels.stats.multitest import multipletests
 
 from tsarena.contestants.baselines import BENCHMARK
 from tsarena.contestants.producers import ORACLE
-from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, MCS_PVALUE, SHARPE_OF_AVG, SKILL
+from tsarena.judging.intervals import JUDGED, bounds_of, row_crps
+from tsarena.judging.metrics import (CRPS_DM_PVALUE_HOLM, CRPS_SKILL, DM_PVALUE, DM_PVALUE_HOLM, MCS_PVALUE,
+                                     SHARPE_OF_AVG, SKILL)
+from tsarena.judging.significance import dm_versus
 from tsarena.judging.scoring import score_models
 from tsarena.judging.trading import TRADING_DAYS, neutral_forecast, strategy_returns
 
 
 
-def date_losses(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """Squared error per test date (columns: models): seeds averaged per row, tickers per date.
+def date_losses(frame: pd.DataFrame, models: list[str], loss: np.ndarray | None = None) -> pd.DataFrame:
+    """A loss per test date (columns: models), squared error unless `loss` gives one per row of `frame`:
+    seeds averaged per row, tickers per date.
 
     `frame` is evaluate's long test table (model, fold, seed, row, date, forecast, actual).
     """
-    frame = frame[frame["model"].isin(models)]
-    per_row = (frame.assign(se=(frame["forecast"] - frame["actual"]) ** 2)
+    loss = (frame["forecast"] - frame["actual"]).to_numpy() ** 2 if loss is None else loss
+    keep = frame["model"].isin(models).to_numpy()
+    frame, loss = frame[keep], loss[keep]
+    per_row = (frame.assign(se=loss)
                .groupby(["model", "fold", "row", "date"], sort=False)["se"].mean().reset_index())
     table = per_row.groupby(["date", "model"])["se"].mean().unstack("model")
     return table[models].sort_index()
@@ -118,6 +124,20 @@ def mean_ranks(per_fold: dict[str, dict], models: list[str], metric: str, higher
     return {m: float(v) for m, v in pd.concat(ranks, axis=1).mean(axis=1).items()}
 
 
+def interval_verdicts(frame: pd.DataFrame, models: list[str], levels: list[float], horizon: int) -> dict[str, dict]:
+    """Each model's intervals against the random walk's, by their quantile CRPS (intervals.JUDGED's bounds):
+    skill in % and the one-sided DM p-value, Holm-adjusted over the family as the point forecasts' are."""
+    by_level = bounds_of(frame, levels)[JUDGED]
+    losses = date_losses(frame, models, row_crps(frame["forecast"].to_numpy(), frame["actual"].to_numpy(), by_level,
+                                                 levels))
+    rw = losses[BENCHMARK].to_numpy()
+    pvalues = {m: dm_versus(losses[m].to_numpy(), rw, losses.index.to_numpy(), horizon)[1]
+               for m in models if m != BENCHMARK}
+    adjusted = holm(pvalues)
+    return {m: {CRPS_SKILL: float(100 * (1 - losses[m].mean() / rw.mean())),
+                CRPS_DM_PVALUE_HOLM: adjusted.get(m)} for m in models}
+
+
 def referee(losses: pd.DataFrame, pnl: dict[str, pd.Series], dm_pvalues: dict[str, float | None],
             block: int | None, reps: int, seed: int) -> dict:
     """SPA over all contestants, MCS p-values, Holm-adjusted DM p-values, and bootstrap intervals per model.
@@ -160,10 +180,13 @@ def _judged(names: Iterable[str]) -> list[str]:
 
 
 def judge(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float, block: int | None, reps: int,
-          seed: int) -> Judgement:
-    """Judge every producer, fold and seed in `frame`; the oracle is scored but never judged."""
-    pooled = score_models(frame, target_kind, horizon, cost_bps)
-    per_fold = {str(k): score_models(part, target_kind, horizon, cost_bps) for k, part in frame.groupby("fold")}
+          seed: int, levels: list[float] | None = None, size_level: float | None = None) -> Judgement:
+    """Judge every producer, fold and seed in `frame` (with its intervals at `levels` where it has bounds);
+    the oracle is scored but never judged."""
+    levels = levels if levels and bounds_of(frame, levels) else []
+    pooled = score_models(frame, target_kind, horizon, cost_bps, levels, size_level)
+    per_fold = {str(k): score_models(part, target_kind, horizon, cost_bps, levels, size_level)
+                for k, part in frame.groupby("fold")}
     metrics = {name: s["summary"] for name, s in pooled.items()}
     mean = frame.groupby(["model", "fold", "row"], sort=False, as_index=False).agg(
         forecast=("forecast", "mean"), date=("date", "first"), ticker=("ticker", "first"),
@@ -173,6 +196,9 @@ def judge(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float, 
            for name, part in mean.groupby("model", sort=False)}
     judged = _judged(metrics)
     verdicts = referee(date_losses(frame, judged), pnl, {m: metrics[m][DM_PVALUE] for m in judged}, block, reps, seed)
+    if levels:
+        for name, verdict in interval_verdicts(frame, judged, levels, horizon).items():
+            verdicts["models"][name].update(verdict)
     for name in judged:
         metrics[name].update(verdicts["models"][name])
     return Judgement(pooled, per_fold, metrics, mean, pnl, verdicts)

@@ -172,15 +172,48 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+INTERVALS_NOTE = (
+    "Every producer's intervals come from its own forecasts: `conformal` adds the quantiles of its validation "
+    "residuals (what a served model returns), `adaptive` updates them through the test period from outcomes already "
+    "revealed (adaptive conformal inference). A calibrated interval covers its level; Kupiec's p tests the miss rate, "
+    "Christoffersen's whether misses cluster (small p: they do). `crps_skill_pct` in the evidence table is the "
+    "adaptive intervals' quantile CRPS against the random walk's (whose interval is the spread of past returns), "
+    "with its Holm-adjusted DM p-value; the `sized_*` columns trade forecast / half-width of the "
+    "interval instead of the sign.")
+
+
 def to_markdown(table: pd.DataFrame, title: str, verdict_text: str, champion_note: str,
-                folds: pd.DataFrame | None = None, metric: str = "") -> str:
+                folds: pd.DataFrame | None = None, metric: str = "", intervals: pd.DataFrame | None = None) -> str:
     """The report: verdict, the ranking with its evidence, trading and compute (± is the std across
-    seeds), the metric per fold, champion."""
+    seeds), the prediction intervals, the metric per fold, champion."""
     evidence = [c for c in table.columns if c.removesuffix("_std") in EVIDENCE_COLUMNS]
     rest = ["model", *[c for c in table.columns if c not in evidence]]
     parts = [f"# Model comparison\n\n{verdict_text}\n", f"## {title}: ranking and evidence\n\n{markdown_table(table[evidence])}",
              f"## {title}: trading and compute\n\n{markdown_table(table[rest])}"]
+    if intervals is not None and len(intervals):
+        parts.append(f"## How sure: prediction intervals (test)\n\n{INTERVALS_NOTE}\n\n{markdown_table(intervals)}")
     if folds is not None:
         parts.append(f"## {metric} per walk-forward fold\n\n{markdown_table(folds)}")
     parts.append(f"## Champion\n\n{champion_note}\n")
     return "\n".join(parts)
+
+
+def interval_table(metrics: dict[str, dict], models: list[str], levels: list[float]) -> pd.DataFrame:
+    """One row per model and interval method: coverage at every level, and at the middle level the mean
+    width, Winkler score and the two coverage tests' p-values, then the quantile CRPS (lower is better)."""
+    from tsarena.judging.intervals import (CHRISTOFFERSEN_P, COVERAGE, CRPS, KUPIEC_P, METHODS, WIDTH, WINKLER, pct,
+                                           score_name)
+
+    middle = levels[len(levels) // 2]
+    rows = []
+    for name in models:
+        for method in METHODS:
+            if score_name(method, CRPS) not in metrics[name]:
+                continue
+            row = {"model": name, "method": method}
+            row.update({f"cover {pct(level)}%": metrics[name][score_name(method, COVERAGE, level)] for level in levels})
+            for score in (WIDTH, WINKLER, KUPIEC_P, CHRISTOFFERSEN_P):
+                row[f"{score} {pct(middle)}%"] = metrics[name].get(score_name(method, score, middle))
+            row[CRPS] = metrics[name][score_name(method, CRPS)]
+            rows.append(row)
+    return pd.DataFrame(rows)

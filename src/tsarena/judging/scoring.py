@@ -8,6 +8,7 @@ import pandas as pd
 
 from tsarena.contestants.baselines import BENCHMARK
 from tsarena.core.errors import TsarenaError
+from tsarena.judging.intervals import bounds_of
 from tsarena.judging.metrics import DM_PVALUE, DM_STAT, N_SEEDS, N_TEST, PER_SEED_UNAVERAGED, SKILL, model_metrics
 from tsarena.judging.significance import dm_versus
 
@@ -49,6 +50,8 @@ def seed_summary(
     target_kind: str,
     horizon: int,
     cost_bps: float,
+    bounds: dict[str, dict] | None = None,
+    size_level: float | None = None,
 ) -> dict:
     """One model over several seeds: per-seed metrics, their spread, and a summary row.
 
@@ -56,8 +59,9 @@ def seed_summary(
     are several), except the DM test: it is run once on the seed-averaged squared errors, so its
     p-value asks whether the architecture, not one lucky seed, beats the benchmark.
     """
-    per_seed = {seed: model_metrics(f, actual, frame, benchmark, target_kind, horizon, cost_bps)
-                for seed, f in forecasts.items()}
+    bounds = bounds or {}
+    per_seed = {seed: model_metrics(f, actual, frame, benchmark, target_kind, horizon, cost_bps, bounds.get(seed),
+                                    size_level) for seed, f in forecasts.items()}
     spread = seed_spread(per_seed)
     summary: dict = {N_SEEDS: len(forecasts)}
     for name, values in spread.items():
@@ -97,14 +101,19 @@ def test_frame(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
         actual=rows["target"].to_numpy(dtype=float)[test["row"].to_numpy()])
 
 
-def score_models(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float) -> dict[str, dict]:
-    """seed_summary of every model in `frame` (long test forecasts, one fold or several pooled)."""
+def score_models(frame: pd.DataFrame, target_kind: str, horizon: int, cost_bps: float, levels: list[float] | None = None,
+                 size_level: float | None = None) -> dict[str, dict]:
+    """seed_summary of every model in `frame` (long test forecasts, one fold or several pooled), with its
+    intervals' scores where `frame` has bounds at `levels` (intervals.attach)."""
     frame = frame.sort_values(["fold", "row"], kind="stable")
     benchmark_rows = frame[frame["model"] == BENCHMARK]
     base = benchmark_rows[["fold", "row", "date", "ticker", "close", "next_return", "actual"]].reset_index(drop=True)
     benchmark = benchmark_rows["forecast"].to_numpy()
     out = {}
     for model, part in frame.groupby("model", sort=False):
-        by_seed = {str(seed): s["forecast"].to_numpy() for seed, s in part.groupby("seed", sort=True)}
-        out[model] = seed_summary(by_seed, base["actual"].to_numpy(), base, benchmark, target_kind, horizon, cost_bps)
+        seeds = dict(list(part.groupby("seed", sort=True)))
+        by_seed = {str(seed): s["forecast"].to_numpy() for seed, s in seeds.items()}
+        bounds = {str(seed): bounds_of(s, levels or []) for seed, s in seeds.items()}
+        out[model] = seed_summary(by_seed, base["actual"].to_numpy(), base, benchmark, target_kind, horizon, cost_bps,
+                                  bounds, size_level)
     return out

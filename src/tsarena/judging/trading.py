@@ -1,6 +1,9 @@
-"""The sign strategy a forecast implies, after costs: what the trading metrics and the equity plot read.
+"""The strategies a forecast implies, after costs: what the trading metrics and the equity plot read.
 
-Position at t = sign(forecast - neutral), equal-weighted across tickers; costs per unit of turnover.
+The sign rule: position at t = sign(forecast - neutral). The sized rule ("signal + confidence"): position
+= forecast / the half-width of its adaptive interval at `uncertainty.size_level`, capped at +-1, so a
+forecast that is small beside its uncertainty trades little and a calm day's trades more. Both
+equal-weighted across tickers; costs per unit of turnover.
 """
 
 from __future__ import annotations
@@ -19,12 +22,21 @@ def neutral_forecast(target_kind: str) -> float:
     return 0.5 if target_kind == "direction" else 0.0
 
 
-def strategy_legs(forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float
-                  ) -> pd.DataFrame:
-    """Per date, a long/short sign strategy equal-weighted across tickers: `gross` simple return before
-    costs and `turnover` (a flip long->short is 2 units). Position at t = sign(forecast - neutral)."""
+def sized_positions(forecast: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The sized rule's positions: forecast over its interval's half-width, in [-1, 1] (0 for a zero width)."""
+    half = (np.asarray(upper) - np.asarray(lower)) / 2
+    ratio = np.divide(forecast, half, out=np.zeros(len(half)), where=half > 0)
+    return np.clip(ratio, -1.0, 1.0)
+
+
+def strategy_legs(forecast: np.ndarray, next_return: np.ndarray, dates: np.ndarray, tickers: np.ndarray, neutral: float,
+                  position: np.ndarray | None = None) -> pd.DataFrame:
+    """Per date, a long/short strategy equal-weighted across tickers: `gross` simple return before
+    costs and `turnover` (a flip long->short is 2 units). Position at t = sign(forecast - neutral), or
+    `position` as given (the sized rule's)."""
+    position = np.sign(forecast - neutral) if position is None else position
     frame = pd.DataFrame(
-        {"date": dates, "ticker": tickers, "position": np.sign(forecast - neutral), "ret": np.expm1(next_return)}
+        {"date": dates, "ticker": tickers, "position": position, "ret": np.expm1(next_return)}
     ).sort_values(["ticker", "date"], kind="stable")
     frame["turnover"] = frame.groupby("ticker", sort=False)["position"].diff().fillna(frame["position"]).abs()
     frame["gross"] = frame["position"] * frame["ret"]

@@ -3,7 +3,8 @@
 A bundle folder carries everything between the two: the feature params and names, the fitted
 scaler, window length, target kind and horizon (`preprocess.json`), and one or more member
 networks as state dicts plus their config (`members.json`, `member_<i>.pt`; loaded weights-only,
-never unpickled). One network is a bundle of one member with weight 1; the ensemble is a bundle of
+never unpickled), and for a return target its interval calibration (`calibration.json`: the served fit's
+validation residuals and the levels, judging.intervals' split conformal). One network is a bundle of one member with weight 1; the ensemble is a bundle of
 its members with their weights. `tsarena predict`, the MLflow pyfunc and `mlflow models serve` all
 run `Bundle.forecast` on the table as the user gave it (`input_prices` is the one normalisation, the
 same checks as `data.source: csv`), so they agree to the last digit, and none reads the workspace.
@@ -54,22 +55,39 @@ class Member:
     model: Any
 
 
+def calibration(forecasts: pd.DataFrame, targets: np.ndarray, target_kind: str, levels: list[float]) -> dict | None:
+    """A served model's interval calibration: the validation residuals (actual - forecast) of the forecasts
+    it serves (`forecasts`: rows and forecast of its validation split) and the levels; None for a
+    direction target (a probability has no interval)."""
+    if target_kind != "return":
+        return None
+    residuals = targets[forecasts["row"].to_numpy()] - forecasts["forecast"].to_numpy(dtype=float)
+    return {"levels": list(levels), "residuals": [float(r) for r in residuals]}
+
+
 @dataclass
 class Bundle:
     preprocess: dict[str, Any]
     members: list[Member]
+    calibration: dict | None = None
 
     @classmethod
-    def from_split(cls, meta: dict, scaler: dict, members: list[Member]) -> Bundle:
+    def from_split(cls, meta: dict, scaler: dict, members: list[Member], calibration: dict | None = None) -> Bundle:
         """From the split stage's fold metadata (`meta`: schema + fold) and that fold's scaler."""
         keys = ("params", "features", "target_kind", "horizon", "seq_len")
-        return cls({**{k: meta[k] for k in keys}, "scaler": scaler}, members)
+        return cls({**{k: meta[k] for k in keys}, "scaler": scaler}, members, calibration)
+
+    @staticmethod
+    def save_calibration(folder: Path, calibration: dict | None) -> None:
+        if calibration is not None:
+            (folder / "calibration.json").write_text(json.dumps(calibration))
 
     def save(self, folder: Path) -> None:
         import torch
 
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "preprocess.json").write_text(json.dumps(self.preprocess, indent=1))
+        self.save_calibration(folder, self.calibration)
         members = []
         for i, m in enumerate(self.members):
             torch.save(m.model.state_dict(), folder / f"member_{i}.pt")
@@ -91,11 +109,14 @@ class Bundle:
             model = build_model(m["name"], m["params"], m["dims"])
             model.load_state_dict(torch.load(folder / m["file"], weights_only=True, map_location="cpu"))
             members.append(Member(m["name"], m["params"], m["dims"], m["weight"], model.eval()))
-        return cls(json.loads((folder / "preprocess.json").read_text()), members)
+        calibrated = folder / "calibration.json"
+        return cls(json.loads((folder / "preprocess.json").read_text()), members,
+                   json.loads(calibrated.read_text()) if calibrated.is_file() else None)
 
     @staticmethod
-    def combine(folders: dict[str, Path], weights: dict[str, float], out: Path) -> None:
-        """An ensemble bundle from its members' bundles (same split, so the same preprocessing)."""
+    def combine(folders: dict[str, Path], weights: dict[str, float], out: Path, calibration: dict | None = None) -> None:
+        """An ensemble bundle from its members' bundles (same split, so the same preprocessing), with the
+        served combination's own interval calibration."""
         out.mkdir(parents=True)
         shutil.copyfile(next(iter(folders.values())) / "preprocess.json", out / "preprocess.json")
         members = []
@@ -104,6 +125,7 @@ class Bundle:
             shutil.copyfile(folder / member["file"], out / f"member_{i}.pt")
             members.append({**member, "weight": weights[name], "file": f"member_{i}.pt"})
         (out / "members.json").write_text(json.dumps(members, indent=1))
+        Bundle.save_calibration(out, calibration)
 
     @property
     def column(self) -> str:
@@ -135,8 +157,9 @@ class Bundle:
     def forecast(self, raw: pd.DataFrame, where: str = "model input", labels: pd.Series | None = None
                  ) -> pd.DataFrame:
         """Raw prices as the user gave them -> per ticker: as_of, close, close_basis (adjusted or raw),
-        the forecast (log return over the horizon, or P(up)), and for a return target the implied price.
-        `labels` name the input's rows in errors (a CSV's line numbers)."""
+        the forecast (log return over the horizon, or P(up)), and for a return target the implied price
+        and the split-conformal interval at each calibrated level (`lower_conformal_90`, ...: log returns,
+        as evaluate's for the same date). `labels` name the input's rows in errors (a CSV's line numbers)."""
         import torch
 
         from tsarena.data.features import raw_extras
@@ -154,6 +177,14 @@ class Bundle:
                             self.column: np.asarray(forecast, dtype=float)})
         if self.preprocess["target_kind"] == "return":
             out[f"price_{self.preprocess['horizon']}d"] = out["close"] * np.exp(out[self.column])
+        if self.calibration is not None:
+            from tsarena.judging.intervals import STATIC, bound_columns, conformal_offsets
+
+            residuals = np.asarray(self.calibration["residuals"])
+            for level in self.calibration["levels"]:
+                low, high = conformal_offsets(residuals, level)
+                lower, upper = bound_columns(STATIC, level)
+                out[lower], out[upper] = out[self.column] + low, out[self.column] + high
         return out
 
 
