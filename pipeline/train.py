@@ -28,7 +28,8 @@ def main() -> None:
     cli.add_argument("model", choices=architecture_names())
     name = cli.parse_args().model
     params = config.load("train", "uncertainty", "tracking")
-    levels = params.pop("uncertainty").levels  # only the served model's intervals read it: not a fit's param
+    uncertainty = params.pop("uncertainty")  # intervals: the served model's and Monte Carlo dropout's
+    levels = uncertainty.levels
     if not tuned_path(name).is_file():
         raise TsarenaError(f"no configuration for {name}: run `dvc repro tune@{name}` (or dvc repro)", str(tuned_path(name)))
     tuned = read_json(tuned_path(name))  # tune@<name>'s choice; params.yaml's section as it is with tune.trials 0
@@ -51,7 +52,8 @@ def main() -> None:
     with runs.parent(name) as parent, scratch_dir(f"train-{name}") as scratch:
         matrices = {k: write_scaled_fold(SPLIT, k, Path(scratch) / f"fold_{k}.npy") for k in folds}
         tasks = [FitTask(name, k, seed, model_params, train.model_dump(mode="json"), str(SPLIT), str(matrices[k]),
-                         str(Path(scratch) / f"forecasts_{k}_{seed}.parquet")) for k in folds for seed in train.seeds]
+                         str(Path(scratch) / f"forecasts_{k}_{seed}.parquet"), uncertainty.mc_samples, tuple(levels))
+                 for k in folds for seed in train.seeds]
         windows = load_fold(SPLIT, folds[-1], scaled=matrices[folds[-1]])  # the served model's fold
         run_ids = runs.open_children(parent, [(t.label, {"train.seed": t.seed, "fold": t.fold},
                                                {"seed": str(t.seed), "fold": str(t.fold)}) for t in tasks],

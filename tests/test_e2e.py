@@ -357,6 +357,13 @@ def test_every_architecture_finds_the_planted_ar1_signal(ar1):
     assert all(found.values()), {n: (round(shares[n]), round(metrics[n]["dm_pvalue"], 4)) for n in ZOO}
     assert sum(shares.values()) / len(shares) >= 75, shares
     assert metrics["ensemble"]["dm_pvalue_holm"] < 0.05
+    # every producer's 90% intervals cover about 90% of the test rows (Gaussian AR(1): both methods calibrate;
+    # BENCHMARKS.md section 8 has the 5-seed means), and are judged against the random walk's
+    for name in [*ZOO, "ensemble", "random_walk", "ar", "ridge_last", "oracle"]:
+        for method in ("conformal", "adaptive"):
+            assert 0.86 <= metrics[name][f"{method}_90_coverage"] <= 0.94, (name, method)
+        assert metrics[name]["adaptive_crps"] > 0
+    assert metrics["oracle"]["adaptive_crps"] < metrics["random_walk"]["adaptive_crps"]
     # the referee for many: SPA rejects, the random walk is out of the model confidence set, a champion is set
     details = json.loads((repo.path / "data/eval/details.json").read_text())
     assert details["referee"]["spa_pvalues"]["consistent"] < 0.05 and metrics["random_walk"]["mcs_pvalue"] <= 0.05

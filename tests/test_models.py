@@ -119,21 +119,26 @@ def test_served_bundle_round_trip_predicts_the_same(name, tmp_path):
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
 
 
+def tiny_windows(n_rows: int, val_at: int, test_at: int):
+    """One fold of a signal in feature 0: windows' train, val and test split at those end positions."""
+    from tsarena.split.windows import Windows
+
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((n_rows, N_FEATURES)).astype(np.float32)
+    targets = (0.5 * matrix[:, 0] + 0.1 * rng.standard_normal(n_rows)).astype(np.float32)
+    ends = np.arange(SEQ_LEN - 1, n_rows)
+    return Windows(matrix, targets, {"train": ends[:val_at], "val": ends[val_at:test_at], "test": ends[test_at:]},
+                   {"seq_len": SEQ_LEN, "target_kind": "return", "target_mean": 0.0, "target_std": 1.0, "fold": 1}, None)
+
+
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_refit_with_the_same_seed_is_bit_identical_with_or_without_deterministic_kernels(name, monkeypatch):
     """Seeding is what makes a CPU fit reproducible: the same weights whether or not torch's
     deterministic mode is on (the engine leaves it off on CPU, where it only costs time)."""
     from tsarena.fitting import engine as training
     from tsarena.fitting.fit import fit_one
-    from tsarena.split.windows import Windows
 
-    rng = np.random.default_rng(0)
-    matrix = rng.standard_normal((300, N_FEATURES)).astype(np.float32)
-    targets = (0.5 * matrix[:, 0] + 0.1 * rng.standard_normal(300)).astype(np.float32)
-    ends = np.arange(SEQ_LEN - 1, 300)
-    windows = Windows(matrix, targets, {"train": ends[:200], "val": ends[200:250], "test": ends[250:]},
-                      {"seq_len": SEQ_LEN, "target_kind": "return", "target_mean": 0.0, "target_std": 1.0, "fold": 1},
-                      None)
+    windows = tiny_windows(300, 200, 250)
     params = parse_section(name, {}).model_dump(mode="json")  # dropout on: its masks must be seeded too
     train = TrainParams(max_epochs=2, batch_size=32, accelerator="cpu")
     a = fit_one(name, params, windows, train, seed=3)
@@ -149,8 +154,8 @@ def test_refit_with_the_same_seed_is_bit_identical_with_or_without_deterministic
         assert k1 == k2 and torch.equal(v1, v2), k1
     assert a.predictions.equals(b.predictions)
     # the fit's val_loss is the kept model's (here the average of both epochs), relative to the random walk
-    val = windows.ends["val"]
-    kept = np.mean((training.predict(a.model, matrix, val, SEQ_LEN) - targets[val]) ** 2) / np.mean(targets[val] ** 2)
+    val, targets = windows.ends["val"], windows.targets
+    kept = np.mean((training.predict(a.model, windows.matrix, val, SEQ_LEN) - targets[val]) ** 2) / np.mean(targets[val] ** 2)
     assert a.val_loss == pytest.approx(kept, rel=1e-5) and sum(row["kept"] for row in a.history) == 2
 
 
@@ -274,3 +279,31 @@ def test_a_lookback_reads_only_the_windows_latest_steps(name):
         assert torch.equal(model(early), model(x)) and not torch.allclose(model(late), model(x))
         whole = build_model(name, small(name) | {"lookback": SEQ_LEN + 100}, dims()).eval()
         assert not torch.allclose(whole(early), whole(x))
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_monte_carlo_dropout_gives_ordered_seeded_intervals_for_every_model_with_dropout(name):
+    """With uncertainty.mc_samples, a network with dropout writes its test rows' Monte Carlo dropout bounds,
+    nested by level around a spread that is not zero, the same on a refit; one without dropout writes none."""
+    from tsarena.contestants.predictions import MC_DROPOUT, bound_columns
+    from tsarena.fitting.engine import has_dropout
+    from tsarena.fitting.fit import fit_one
+
+    windows = tiny_windows(200, 100, 140)
+    params = parse_section(name, {}).model_dump(mode="json")
+    train = TrainParams(max_epochs=1, batch_size=32, accelerator="cpu")
+    levels = (0.8, 0.95)
+    a = fit_one(name, params, windows, train, seed=3, mc_samples=16, levels=levels)
+    columns = [c for level in levels for c in bound_columns(MC_DROPOUT, level)]
+    if not has_dropout(a.model):
+        assert not set(columns) & set(a.predictions.columns)
+        return
+    test = a.predictions[a.predictions["split"] == "test"]
+    assert a.predictions.loc[a.predictions["split"] == "val", columns].isna().all().all()
+    (lo80, hi80), (lo95, hi95) = (bound_columns(MC_DROPOUT, level) for level in levels)
+    assert (test[lo95] <= test[lo80]).all() and (test[lo80] <= test[hi80]).all() and (test[hi80] <= test[hi95]).all()
+    assert (test[hi95] - test[lo95]).mean() > 0
+    b = fit_one(name, params, windows, train, seed=3, mc_samples=16, levels=levels)
+    assert a.predictions.equals(b.predictions)
+    plain = fit_one(name, params, windows, train, seed=3)  # sampling leaves the point forecast as it was
+    assert np.array_equal(plain.predictions["forecast"], a.predictions["forecast"])

@@ -149,3 +149,26 @@ def test_costs_rescore_only_and_folds_refit_everything_below_split(robust):
     stale = set(json.loads(robust.dvc("status", "--json").stdout))  # what the new folds invalidate
     assert stale == {"tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines", "ensemble",
                      "evaluate"}
+
+
+def test_served_models_carry_the_interval_calibration_of_the_forecasts_they_serve(robust):
+    """Each served network's interval is calibrated on its served fit's (last fold, best seed) validation
+    residuals; the served ensemble's on its served combination's: those members' fits, the served weights."""
+    from tsarena.serving.bundle import Bundle
+
+    targets = np.load(robust.path / "data/split/targets.npy")
+    served_val = {}
+    for name in ("lstm", "transformer"):
+        fit = read_json(robust, f"data/models/{name}/served.json")["served"]
+        table = pd.read_parquet(robust.path / f"data/predictions/{name}.parquet")
+        val = table[(table["fold"] == fit["fold"]) & (table["seed"] == fit["seed"]) & (table["split"] == "val")]
+        served_val[name] = val.set_index("row")["forecast"]
+        assert fit["fold"] == FOLDS
+        calibration = Bundle.load(robust.path / f"data/models/{name}/bundle").calibration
+        assert calibration["levels"] == [0.8, 0.9, 0.95]
+        np.testing.assert_allclose(calibration["residuals"], targets[val["row"].to_numpy()] - val["forecast"].to_numpy())
+    weights = read_json(robust, "data/ensemble/served.json")["served"]["weights"]
+    combined = sum(weights[m] * served_val[m] for m in served_val)
+    calibration = Bundle.load(robust.path / "data/ensemble/bundle").calibration
+    np.testing.assert_allclose(calibration["residuals"], targets[combined.index.to_numpy()] - combined.to_numpy(),
+                               rtol=1e-9, atol=1e-12)

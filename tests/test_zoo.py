@@ -46,6 +46,9 @@ def test_no_model_in_the_zoo_shows_skill_on_a_random_walk(tmp_path):
     assert min(above.values()) >= 0.05, above
     details = json.loads((repo.path / "data/eval/details.json").read_text())
     assert details["referee"]["spa_pvalues"]["consistent"] >= 0.05
+    # nor do any intervals beat the random walk's (the spread of past returns) by their CRPS, after Holm
+    assert all(m["crps_dm_p_holm"] is None or m["crps_dm_p_holm"] >= 0.05 for m in metrics.values()), \
+        {n: m["crps_dm_p_holm"] for n, m in metrics.items()}
     assert "No model beats the random walk significantly" in report
     assert "alias was left where it was" in report and "the SPA test does not reject" in report
     assert "oracle" not in metrics  # gbm has no oracle row: nothing is forecastable

@@ -3,6 +3,8 @@
 Columns: model, fold, seed, split (val | test), row (feature-table row), forecast in target units
 (log return over the horizon, or the probability of an up move). Validation forecasts exist so that
 ensembles and calibrations are fit without touching test; evaluate reads only these tables.
+Interval bounds are columns `lower_<method>_<pct>` / `upper_<method>_<pct>` (bound_columns): a network's
+fit writes its Monte Carlo dropout ones on test rows; evaluate adds the conformal ones to every table.
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ import pandas as pd
 
 PREDICTION_COLUMNS = ["model", "fold", "seed", "split", "row", "forecast"]
 FORECAST_SPLITS = ("val", "test")
+MC_DROPOUT = "mc_dropout"  # the interval method a network's own fit produces (uncertainty.mc_samples)
+
+
+def pct(level: float) -> str:
+    """0.9 -> "90", 0.975 -> "97.5": a level in a column or metric name."""
+    return f"{100 * level:.10g}"
+
+
+def bound_columns(method: str, level: float) -> tuple[str, str]:
+    """An interval's two columns in a predictions table (and a served model's output)."""
+    return f"lower_{method}_{pct(level)}", f"upper_{method}_{pct(level)}"
 
 
 def fit_key(fold: int, seed: int) -> str:

@@ -310,3 +310,32 @@ def predict(model: nn.Module, matrix: np.ndarray, ends: np.ndarray, seq_len: int
     out = [model(as_tensor(windows_at(matrix, ends[i : i + batch_size], seq_len)))
            for i in range(0, len(ends), batch_size)]
     return torch.cat(out).double().numpy() if out else np.empty(0)
+
+
+def has_dropout(model: nn.Module) -> bool:
+    """Whether Monte Carlo dropout can sample this model: it has a dropout layer with p > 0."""
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
+
+
+@torch.no_grad()
+def predict_samples(model: nn.Module, matrix: np.ndarray, ends: np.ndarray, seq_len: int, samples: int, seed: int,
+                    batch_size: int = 1024) -> np.ndarray:
+    """Monte Carlo dropout (Gal & Ghahramani 2016): `samples` forecasts per end row (samples x rows) with the
+    dropout layers sampling and batch norms in eval mode, seeded. The spread is the model's own
+    uncertainty about its weights, not the noise of the outcome: expect it to cover far less than its level."""
+    model.train()  # train mode everywhere (a TransformerEncoderLayer in eval takes a fast path that skips dropout) ...
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()  # ... but batch norms keep their running statistics
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        out = np.empty((samples, len(ends)))
+        for i in range(0, len(ends), batch_size):
+            batch = as_tensor(windows_at(matrix, ends[i : i + batch_size], seq_len))
+            for k in range(samples):
+                out[k, i : i + len(batch)] = model(batch).double().numpy()
+    finally:
+        torch.random.set_rng_state(generator_state)
+        model.eval()
+    return out

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tsarena.core.errors import TsarenaError
-from tsarena.contestants.predictions import FORECAST_SPLITS, predictions_frame, target_units
+from tsarena.contestants.predictions import FORECAST_SPLITS, MC_DROPOUT, bound_columns, predictions_frame, target_units
 from tsarena.split.windows import Windows
 
 # what the served.json a train@ stage writes says of its model: the metric catalogue reports both beside skill
@@ -62,11 +63,13 @@ class Fit:
 
 
 def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
-            on_epoch: Callable[[dict], None] | None = None, callbacks: list | None = None) -> Fit:
+            on_epoch: Callable[[dict], None] | None = None, callbacks: list | None = None, mc_samples: int = 0,
+            levels: tuple[float, ...] = ()) -> Fit:
     """Build (seeded), train with early stopping on validation, forecast validation and test (those of
-    them `windows` has: a tuning trial's have no test windows)."""
+    them `windows` has: a tuning trial's have no test windows). With `mc_samples`, a model with dropout
+    also gives Monte Carlo dropout intervals at `levels` for its test rows (the samples' quantiles)."""
     from tsarena.contestants.registry import build_model
-    from tsarena.fitting.engine import fit, loss_function, no_skill_loss, predict, seed_all
+    from tsarena.fitting.engine import fit, has_dropout, loss_function, no_skill_loss, predict, predict_samples, seed_all
 
     dims = model_dims(windows)
     seed_all(seed)  # before building: the initial weights are seeded too
@@ -85,8 +88,15 @@ def fit_one(name: str, params: dict, windows: Windows, train, seed: int,
     val_targets = torch.as_tensor(windows.targets[windows.ends["val"]], dtype=torch.float64)
     val_loss = float(loss_function(kind)(torch.as_tensor(raw["val"]), val_targets)) / scales["val"]
     forecasts = {split: (windows.ends[split], target_units(out, kind)) for split, out in raw.items()}
-    return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history,
-               predictions_frame(name, int(windows.meta["fold"]), seed, forecasts), infer_us, val_loss)
+    table = predictions_frame(name, int(windows.meta["fold"]), seed, forecasts)
+    if mc_samples and levels and kind == "return" and "test" in windows.ends and has_dropout(model):
+        draws = predict_samples(model, windows.matrix, windows.ends["test"], windows.seq_len, mc_samples, seed)
+        test = (table["split"] == "test").to_numpy()
+        for level in levels:
+            for column, q in zip(bound_columns(MC_DROPOUT, level), ((1 - level) / 2, (1 + level) / 2)):
+                table[column] = np.nan
+                table.loc[test, column] = np.quantile(draws, q, axis=0)
+    return Fit(name, int(windows.meta["fold"]), seed, model, params, dims, history, table, infer_us, val_loss)
 
 
 def served_fit(fits: list[Fit]) -> Fit:

@@ -39,6 +39,8 @@ class FitTask:
     split: str
     matrix: str  # the fold's scaled matrix (windows.write_scaled_fold)
     forecasts: str  # where the fit writes its predictions table (Parquet)
+    mc_samples: int = 0  # Monte Carlo dropout intervals at `levels` on test (uncertainty.mc_samples; 0 = off)
+    levels: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
@@ -105,7 +107,8 @@ def run_task(task: FitTask, on_epoch: Callable[[dict], None] | None = None) -> F
 
     windows = load_fold(task.split, task.fold, scaled=Path(task.matrix))
     started = time.perf_counter()
-    fit = fit_one(task.name, task.params, windows, TrainParams.model_validate(task.train), task.seed, on_epoch)
+    fit = fit_one(task.name, task.params, windows, TrainParams.model_validate(task.train), task.seed, on_epoch,
+                  mc_samples=task.mc_samples, levels=task.levels)
     seconds = time.perf_counter() - started
     fit.predictions.to_parquet(task.forecasts, index=False)
     buffer = io.BytesIO()

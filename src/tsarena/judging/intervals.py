@@ -7,6 +7,9 @@ Two conformal methods, at each of `uncertainty.levels`, per fold and seed:
   ceil((n + 1)(1 - alpha/2)). Signed residuals, so an interval may be asymmetric; the random walk's
   interval is then the empirical quantiles of past (validation) returns. Never test or training rows.
   This is the interval a served model gives.
+- `mc_dropout` (networks with dropout, `uncertainty.mc_samples` > 0): the quantiles of that many
+  forecasts with dropout sampling (fitting.engine.predict_samples), made by the fit itself; the
+  model's uncertainty about its weights only, so it shows beside conformal how much it under-covers.
 - `adaptive`: adaptive conformal inference (Gibbs & Candes 2021) through the test period, per ticker:
   the quantiles are of the latest `uncertainty.window` residuals observed so far (the validation
   residuals to start with), at a miscoverage alpha_t that steps by gamma (alpha - miss) each time an
@@ -27,8 +30,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tsarena.contestants.predictions import MC_DROPOUT, bound_columns, pct
+
 STATIC, ADAPTIVE = "conformal", "adaptive"
-METHODS = (STATIC, ADAPTIVE)
+METHODS = (STATIC, ADAPTIVE, MC_DROPOUT)  # mc_dropout: written by a network's fit (uncertainty.mc_samples), not here
 JUDGED = ADAPTIVE  # the method the referee compares with the random walk's (its quantile CRPS)
 # per (method, level) and per method: the score names (a metric is `<method>_<pct>_<score>` or `<method>_<score>`)
 COVERAGE, WIDTH, WINKLER, KUPIEC_P, CHRISTOFFERSEN_P = "coverage", "width", "winkler", "kupiec_p", "christoffersen_p"
@@ -36,15 +41,6 @@ PINBALL, CRPS = "pinball", "crps"
 LEVEL_SCORES = (COVERAGE, WIDTH, WINKLER, KUPIEC_P, CHRISTOFFERSEN_P)
 METHOD_SCORES = (PINBALL, CRPS)
 LOWER_IS_BETTER = {WIDTH, WINKLER, PINBALL, CRPS}
-
-
-def pct(level: float) -> str:
-    """0.9 -> "90", 0.975 -> "97.5": a level in a column or metric name."""
-    return f"{100 * level:.10g}"
-
-
-def bound_columns(method: str, level: float) -> tuple[str, str]:
-    return f"lower_{method}_{pct(level)}", f"upper_{method}_{pct(level)}"
 
 
 def score_name(method: str, score: str, level: float | None = None) -> str:
@@ -199,5 +195,8 @@ def interval_scores(forecast: np.ndarray, actual: np.ndarray, bounds: dict[str, 
 
 def bounds_of(frame: pd.DataFrame, levels: list[float]) -> dict[str, dict[float, tuple[np.ndarray, np.ndarray]]]:
     """{method: {level: (lower, upper)}} from a frame with attach's columns (none for a direction target)."""
+    def present(method: str) -> bool:  # a producer without mc_dropout has NaN bounds beside one that has them
+        return all(c in frame and frame[c].notna().all() for level in levels for c in bound_columns(method, level))
+
     return {method: {level: tuple(frame[c].to_numpy() for c in bound_columns(method, level)) for level in levels}
-            for method in METHODS if bound_columns(method, levels[0])[0] in frame} if levels else {}
+            for method in METHODS if present(method)} if levels else {}

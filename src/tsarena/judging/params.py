@@ -33,6 +33,7 @@ class UncertaintyParams(Section):
     gamma: Annotated[float, Field(ge=0, le=1)] = 0.02  # adaptive: alpha_t += gamma * (alpha - miss) per outcome
     window: Annotated[int, Field(ge=10, le=100_000)] = 60  # adaptive: quantiles of the latest `window` residuals
     size_level: Annotated[float, Field(gt=0, lt=1)] = 0.8  # sized rule: position = forecast / half-width at this level
+    mc_samples: Annotated[int, Field(ge=0, le=10_000)] = 0  # Monte Carlo dropout passes per test window (0 = off)
 
     @model_validator(mode="after")
     def _levels(self) -> UncertaintyParams:

@@ -214,12 +214,15 @@ def plot_cumulative_loss(losses: pd.DataFrame, path: Path) -> plt.Figure:
 
 def plot_coverage(metrics: dict[str, dict], models: list[str], levels: list[float], path: Path) -> plt.Figure:
     """Reliability of the intervals: empirical coverage on test against nominal, per model, one panel
-    per method (split conformal, adaptive). On the diagonal = calibrated; below = too narrow."""
+    per method (split conformal, adaptive, Monte Carlo dropout where on). On the diagonal = calibrated;
+    below = too narrow."""
     from tsarena.judging.intervals import COVERAGE, METHODS, score_name
 
-    fig, axes = plt.subplots(1, len(METHODS), figsize=(11, 4.6), sharey=True)
+    methods = [m for m in METHODS if any(score_name(m, COVERAGE, levels[0]) in metrics[n] for n in models)]
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4.6), sharey=True, squeeze=False)
+    axes = axes[0]
     nominal = 100 * np.array(levels)
-    for ax, method in zip(axes, METHODS):
+    for ax, method in zip(axes, methods):
         ax.plot([nominal[0] - 10, 100], [nominal[0] - 10, 100], color="0.4", lw=1, ls="--", label="nominal")
         for i, name in enumerate(models):
             got = [metrics[name].get(score_name(method, COVERAGE, level)) for level in levels]
