@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 
 from conftest import make_repo
+from tsarena.judging.intervals import bounds_of
 from tsarena.judging.scoring import seed_summary
 from tsarena.contestants.ensemble import stacking_weights
 
 pytestmark = pytest.mark.e2e
 SEEDS, FOLDS = [0, 1], 3
+LEVELS = [0.8, 0.9, 0.95]  # params.yaml's uncertainty.levels
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,9 @@ def test_pooled_and_fold_metrics_equal_metrics_recomputed_from_the_forecasts(rob
         rw = frame[frame["model"] == "random_walk"].reset_index(drop=True)
         mine = frame[frame["model"] == name]
         by_seed = {str(s): part["forecast"].to_numpy() for s, part in mine.groupby("seed")}
-        return seed_summary(by_seed, rw["actual"].to_numpy(), rw, rw["forecast"].to_numpy(), "return", 1, 1.0)["summary"]
+        bounds = {str(s): bounds_of(part, LEVELS) for s, part in mine.groupby("seed")}  # the intervals' scores too
+        return seed_summary(by_seed, rw["actual"].to_numpy(), rw, rw["forecast"].to_numpy(), "return", 1, 1.0,
+                            bounds, 0.8)["summary"]
 
     for name in ("lstm", "transformer", "linear", "drift", "ensemble"):
         pooled = recompute(forecasts, name)
