@@ -3,11 +3,12 @@
 Gaussian AR(1) data (phi 0.3) and the `regime` source (volatility switching between 0.7% and 2% a
 day), 5 data seeds each (from 1000: the tests use small seeds). Data, split, baselines and oracle come
 from the real pipeline (benchmarks/skill.py's `prepare`); every architecture trains with the shipped
-defaults; the intervals are evaluate's own (`judging.intervals.attach`). Per producer: test coverage of
+defaults, and the ensemble (inverse_mse) combines them; the intervals are evaluate's own (`judging.intervals.attach`). Per producer: test coverage of
 the 90% interval, split conformal and adaptive, averaged over seeds (min and max beside); on the
 regime data also per regime (the state the target's day was drawn in).
 
     python benchmarks/intervals.py [--days 2000] [--seeds 5] [--models mlp lstm] [--cache /tmp/skill-data]
+        [--reuse-fits]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 from common import save, table
 from skill import FIRST_SEED, prepare, tasks_for
 from tsarena.contestants.baselines import BASELINES
+from tsarena.contestants.ensemble import combine
 from tsarena.contestants.producers import ORACLE, SPLIT, predictions_path
 from tsarena.contestants.registry import architecture_names
 from tsarena.data.params import SyntheticParams
@@ -37,7 +39,9 @@ def coverage(work: Path, models: list[str], data: dict) -> dict:
     """Per producer and method: 90% coverage on test, overall and (regime data) per state."""
     unc, meta = UncertaintyParams(), read_meta(work / SPLIT)
     rows = pd.read_parquet(work / SPLIT / "rows.parquet")
-    tables = [pd.read_parquet(work / predictions_path(ORACLE))] + [pd.read_parquet(work / f"{m}.parquet") for m in models]
+    members = pd.concat([pd.read_parquet(work / f"{m}.parquet") for m in models], ignore_index=True)
+    ensemble, _ = combine(members, models, rows["target"].to_numpy(dtype=float), "inverse_mse")
+    tables = [pd.read_parquet(work / predictions_path(ORACLE)), members, ensemble]
     test = attach(pd.concat(tables, ignore_index=True), rows["target"].to_numpy(dtype=float), rows["ticker"].to_numpy(),
                   unc.levels, unc.gamma, unc.window, meta["horizon"])
     test["actual"] = rows["target"].to_numpy(dtype=float)[test["row"].to_numpy()]
@@ -80,16 +84,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--name", default="intervals")
     parser.add_argument("--cache", type=Path, default=None, help="keep prepared data sets here and reuse them")
+    parser.add_argument("--reuse-fits", action="store_true",
+                        help="with --cache: score the fits a previous run left there (same code) instead of refitting")
     args = parser.parse_args()
     models = args.models or architecture_names()
     sets = [{"kind": kind, "phi": 0.3 if kind == "ar1" else 0.0, "n_days": args.days, "seed": FIRST_SEED + s}
             for kind in ("ar1", "regime") for s in range(args.seeds)]
     works = [prepare(d, args.cache) for d in sets]
     tasks = [t for w in works for t in tasks_for(w, models, {})]
-    print(f"{len(sets)} data sets prepared; {len(tasks)} fits, {args.jobs} at a time", flush=True)
-    run_tasks(tasks, args.jobs, 1)
+    if not (args.reuse_fits and all(Path(t.forecasts).is_file() for t in tasks)):
+        print(f"{len(sets)} data sets prepared; {len(tasks)} fits, {args.jobs} at a time", flush=True)
+        run_tasks(tasks, args.jobs, 1)
     results = [{"data": d, "coverage": coverage(w, models, d)} for d, w in zip(sets, works)]
-    names = [*models, *BASELINES, ORACLE]
+    names = [*models, "ensemble", *BASELINES, ORACLE]
     for kind in ("ar1", "regime"):
         rows = summarise(results, names, kind)
         print(f"\n{kind}: {LEVEL:.0%} interval coverage on test, mean [min, max] over {args.seeds} data seeds"
