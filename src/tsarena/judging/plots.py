@@ -214,31 +214,38 @@ def plot_cumulative_loss(losses: pd.DataFrame, path: Path) -> plt.Figure:
 
 def plot_coverage(metrics: dict[str, dict], models: list[str], levels: list[float], path: Path) -> plt.Figure:
     """Reliability of the intervals: empirical coverage on test against nominal, per model, one panel
-    per method (split conformal, adaptive, Monte Carlo dropout where on). On the diagonal = calibrated;
-    below = too narrow."""
+    per method (split conformal, adaptive, Monte Carlo dropout where on), each on its own scale (dropout's
+    can be far below). On the diagonal = calibrated; below = too narrow. One legend for all panels."""
     from tsarena.judging.intervals import COVERAGE, METHODS, score_name
 
     methods = [m for m in METHODS if any(score_name(m, COVERAGE, levels[0]) in metrics[n] for n in models)]
-    fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4.6), sharey=True, squeeze=False)
-    axes = axes[0]
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods) + 1.8, 4.4), squeeze=False)
     nominal = 100 * np.array(levels)
-    for ax, method in zip(axes, methods):
-        ax.plot([nominal[0] - 10, 100], [nominal[0] - 10, 100], color="0.4", lw=1, ls="--", label="nominal")
+    handles = {}
+    for ax, method in zip(axes[0], methods):
+        low = nominal[0] - 10
         for i, name in enumerate(models):
             got = [metrics[name].get(score_name(method, COVERAGE, level)) for level in levels]
             if None in got:
                 continue
-            ax.plot(nominal, 100 * np.array(got), marker="o", ms=4, lw=1.2, color=f"C{i % 10}", label=name,
-                    ls="--" if name in BASELINES else "-")
-        ax.set_title(f"{method}", fontsize=10)
+            (line,) = ax.plot(nominal, 100 * np.array(got), marker="o", ms=4, lw=1.2, color=f"C{i % 10}", label=name,
+                              ls="--" if name in BASELINES else "-")
+            handles.setdefault(name, line)
+            low = min(low, 100 * min(got) - 5)
+        ax.plot([low, 100], [low, 100], color="0.4", lw=1, ls=":")
+        ax.set_title(method, fontsize=10)
         ax.set_xlabel("nominal coverage, %")
-        ax.set_xlim(nominal[0] - 10, 100)
+        ax.set_xlim(nominal[0] - 5, 100)
+        ax.set_ylim(max(low, 0), 100)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test coverage, %")
-    axes[-1].legend(fontsize=7, ncol=2, loc="lower right")
+    axes[0][0].set_ylabel("test coverage, %")
+    fig.legend(list(handles.values()), list(handles), fontsize=8, loc="center right", frameon=False)
     fig.suptitle("Prediction intervals: share of test outcomes inside the interval, against its level "
-                 "(below the dashed line: too narrow)", fontsize=10)
-    return _save(fig, path)
+                 "(dotted: nominal; below it: too narrow)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return fig
 
 
 def plot_interval_band(frame: pd.DataFrame, model: str, levels: list[float], path: Path, days: int = 120
