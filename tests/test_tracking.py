@@ -72,3 +72,28 @@ def test_dvc_out_md5_reads_the_lock(tmp_path):
     lock.write_text("schema: '2.0'\nstages:\n  window:\n    cmd: x\n    outs:\n    - path: data/windows\n      md5: abc.dir\n")
     assert lineage.dvc_out_md5("window", "data/windows", str(lock)) == "abc.dir"
     assert lineage.dvc_out_md5("feature", "data/windows", str(lock)).startswith("unknown")
+
+
+def test_logging_a_dataset_another_process_just_logged_is_retried_not_failed():
+    """Two queued experiments on one split log the same MLflow dataset at the same moment; the one that
+    loses MLflow's unguarded check-then-insert retries (and finds the row); any other error is raised."""
+    from mlflow.exceptions import MlflowException
+
+    from tsarena.tracking.runs import log_inputs
+
+    class Client:
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        def log_inputs(self, run_id, datasets, models=None):
+            self.calls += 1
+            if self.errors:
+                raise MlflowException(self.errors.pop(0))
+
+    raced = Client(["(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name"])
+    log_inputs(raced, "run", [])
+    assert raced.calls == 2
+    broken = Client(["RESOURCE_DOES_NOT_EXIST: run 'run' not found"])
+    with pytest.raises(MlflowException):
+        log_inputs(broken, "run", [])
+    assert broken.calls == 1

@@ -102,8 +102,8 @@ class StageRuns:
                 # lineage with DVC's md5 as digest (MLflow's own digest hashes only 10,000 rows)
                 data = mlflow.data.from_numpy(dataset[0], targets=dataset[1], source=self.source, name=name,
                                               digest=self.md5[:36])
-                client.log_inputs(run_.info.run_id, datasets=[DatasetInput(
-                    data._to_mlflow_entity(), [InputTag("mlflow.data.context", "training")])])
+                log_inputs(client, run_.info.run_id, [DatasetInput(data._to_mlflow_entity(),
+                                                                    [InputTag("mlflow.data.context", "training")])])
         self.open_runs = dict(zip(ids, (name for name, _, _ in fits)))
         return ids
 
@@ -205,6 +205,24 @@ def producer_run(tracking_params: Any, stage: str, name: str, predictions: Path)
             **{k: json.loads(tags[k]) for k in ("model_uri", "model_id", "served") if k in tags}}
 
 
+def log_inputs(client: MlflowClient, run_id: str, datasets: list, models: list | None = None) -> None:
+    """MlflowClient.log_inputs, safe beside another process logging the same dataset: two experiments of a
+    queue on one split log the same (experiment, name, digest) row at once, and MLflow's SQL store checks
+    for it and inserts without a lock, so the slower one hits the UNIQUE constraint. Its retry finds the
+    row the other inserted and links it."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(3):
+        try:
+            client.log_inputs(run_id, datasets=datasets, models=models)
+            return
+        except MlflowException as exc:
+            duplicate = any(text in str(exc) for text in ("UNIQUE constraint failed", "duplicate key value"))
+            if not duplicate or attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],
                      tracking_params: Any, test_data: Any, digest: str) -> None:
     """Test metrics into a producer's runs: the summary in its parent run, linked to its logged
@@ -221,9 +239,9 @@ def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children
 
     connect(run_info["tracking_uri"], tracking_params.experiment)
     client = MlflowClient(run_info["tracking_uri"])
-    client.log_inputs(run_info["run_id"], datasets=[DatasetInput(dataset._to_mlflow_entity(),
-                                                                 [InputTag("mlflow.data.context", "testing")])],
-                      models=[LoggedModelInput(model_id)] if model_id else None)
+    log_inputs(client, run_info["run_id"], [DatasetInput(dataset._to_mlflow_entity(),
+                                                         [InputTag("mlflow.data.context", "testing")])],
+               [LoggedModelInput(model_id)] if model_id else None)
     client.log_batch(run_info["run_id"], metrics=scalars(summary, model_id=model_id, dataset_name=dataset.name,
                                                          dataset_digest=dataset.digest))
     for key, run_id in run_info["child_runs"].items():
