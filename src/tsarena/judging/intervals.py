@@ -96,15 +96,17 @@ def attach(table: pd.DataFrame, targets: np.ndarray, tickers: np.ndarray, levels
         val, test = fit[fit["split"] == "val"], fit[fit["split"] == "test"].copy()
         residuals = targets[val["row"].to_numpy()] - val["forecast"].to_numpy()
         forecast, rows = test["forecast"].to_numpy(), test["row"].to_numpy()
+        val_tickers = tickers[val["row"].to_numpy()]
+        per_ticker = []  # (its test positions in date order, its validation residuals), the same at every level
+        for ticker in pd.unique(tickers[rows]):
+            mine = np.flatnonzero(tickers[rows] == ticker)
+            per_ticker.append((mine[np.argsort(rows[mine], kind="stable")], residuals[val_tickers == ticker]))
         for level in levels:
             low, high = conformal_offsets(residuals, level)
             columns = bound_columns(STATIC, level)
             test[columns[0]], test[columns[1]] = forecast + low, forecast + high
             lower, upper = np.empty(len(test)), np.empty(len(test))
-            for ticker in pd.unique(tickers[rows]):
-                mine = np.flatnonzero(tickers[rows] == ticker)
-                mine = mine[np.argsort(rows[mine], kind="stable")]
-                calibration = residuals[tickers[val["row"].to_numpy()] == ticker]
+            for mine, calibration in per_ticker:
                 lower[mine], upper[mine] = adaptive_bounds(forecast[mine], targets[rows[mine]], calibration, level,
                                                            gamma, window, horizon)
             columns = bound_columns(ADAPTIVE, level)
