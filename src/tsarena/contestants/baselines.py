@@ -31,65 +31,71 @@ def drift(train_targets: np.ndarray, n: int) -> np.ndarray:
     return np.full(n, float(np.mean(train_targets)))
 
 
-def choose_on_validation(grid: list[tuple[object, float]], inputs: Callable[[object, str], np.ndarray],
-                         windows: Windows) -> tuple[dict[str, np.ndarray], tuple[object, float]]:
-    """Fit a penalised linear model per grid point (inputs key, penalty) on train; keep the best on validation.
+Predictor = Callable[[np.ndarray], np.ndarray]  # windows (n, seq_len, n_features), scaled -> forecasts (n,)
 
-    `inputs(key, split)` is a split's design matrix (the key: a lag order, or None for fixed inputs).
-    Ridge for returns, L2 logistic regression for direction. Returns ({"val", "test"}, chosen point).
+
+def split_windows(windows: Windows, split: str) -> np.ndarray:
+    """A split's windows as one strided view (no copy): what every predictor takes."""
+    return windows_at(windows.matrix, windows.ends[split], windows.seq_len)
+
+
+def choose_on_validation(grid: list[tuple[object, float]], design: Callable[[object, np.ndarray], np.ndarray],
+                         windows: Windows) -> tuple[Predictor, tuple[object, float]]:
+    """Fit a penalised linear model per grid point (design key, penalty) on train; keep the best on validation.
+
+    `design(key, x)` is the design matrix of windows `x` (the key: a lag order, or None for fixed inputs).
+    Ridge for returns, L2 logistic regression for direction. Returns the chosen fit as a predictor of
+    any windows (explain permutes them), and the chosen point.
     """
     kind, ends, targets = windows.meta["target_kind"], windows.ends, windows.targets
     built: dict[tuple[object, str], np.ndarray] = {}
 
-    def design(key, split: str) -> np.ndarray:  # once per (key, split): a whole-window matrix is large
+    def split_design(key, split: str) -> np.ndarray:  # once per (key, split): a whole-window matrix is large
         if (key, split) not in built:
-            built[key, split] = inputs(key, split)
+            built[key, split] = design(key, split_windows(windows, split))
         return built[key, split]
 
     def fit(key, alpha: float):
-        x, y = design(key, "train"), targets[ends["train"]]
+        x, y = split_design(key, "train"), targets[ends["train"]]
         if kind == "direction":
             return LogisticRegression(C=1 / alpha, max_iter=2000).fit(x, y)
         return Ridge(alpha=alpha).fit(x, y)
 
-    def forecast(model, key, split: str) -> np.ndarray:
-        x = design(key, split)
+    def forecast(model, x: np.ndarray) -> np.ndarray:
         return model.predict_proba(x)[:, 1] if kind == "direction" else model.predict(x)
 
     with warnings.catch_warnings():  # small penalties on many correlated inputs: expected, and val decides
         warnings.simplefilter("ignore", LinAlgWarning)
         models = [fit(key, alpha) for key, alpha in grid]
-    val_mse = [float(np.mean((forecast(m, key, "val") - targets[ends["val"]]) ** 2)) for m, (key, _) in zip(models, grid)]
+    val_mse = [float(np.mean((forecast(m, split_design(key, "val")) - targets[ends["val"]]) ** 2))
+               for m, (key, _) in zip(models, grid)]
     best = int(np.argmin(val_mse))
-    return {s: forecast(models[best], grid[best][0], s) for s in FORECAST_SPLITS}, grid[best]
+    chosen, key = models[best], grid[best][0]
+    return lambda x: forecast(chosen, design(key, x)), grid[best]
 
 
-def ridge(windows: Windows, alphas: list[float], last_row_only: bool) -> tuple[dict[str, np.ndarray], float]:
+def ridge(windows: Windows, alphas: list[float], last_row_only: bool) -> tuple[Predictor, float]:
     """Ridge (or L2 logistic) on the flattened window the networks see, or on its last row only."""
-    length = 1 if last_row_only else windows.seq_len
 
-    def inputs(_, split: str) -> np.ndarray:
-        ends = windows.ends[split]
-        return windows_at(windows.matrix, ends, length).reshape(len(ends), -1)
+    def design(_, x: np.ndarray) -> np.ndarray:
+        return (x[:, -1:] if last_row_only else x).reshape(len(x), -1)
 
-    forecasts, (_, alpha) = choose_on_validation([(None, a) for a in alphas], inputs, windows)
-    return forecasts, float(alpha)
+    predict, (_, alpha) = choose_on_validation([(None, a) for a in alphas], design, windows)
+    return predict, float(alpha)
 
 
-def autoregression(windows: Windows, max_lag: int) -> tuple[dict[str, np.ndarray], int]:
+def autoregression(windows: Windows, max_lag: int) -> tuple[Predictor, int]:
     """AR(p) on the series' own one-day returns (the last p of the window), p in 1..max_lag chosen on
     validation; least squares with an intercept (a vanishing ridge), pooled over tickers. The return
     feature is scaled, which the intercept and free coefficients undo: these are raw returns' forecasts."""
     column = windows.meta["features"].index(RETURN_FEATURE)
-    returns = windows.matrix[:, column:column + 1]
 
-    def inputs(p: int, split: str) -> np.ndarray:
-        ends = windows.ends[split]
-        return windows_at(returns, ends, p).reshape(len(ends), p)
+    def design(p: int, x: np.ndarray) -> np.ndarray:
+        return x[:, -p:, column].reshape(len(x), p)
 
     grid = [(p, 1e-8) for p in range(1, min(max_lag, windows.seq_len) + 1)]
-    forecasts, (p, _) = choose_on_validation(grid, inputs, windows)
-    return forecasts, int(p)
+    predict, (p, _) = choose_on_validation(grid, design, windows)
+    return predict, int(p)
 
 
 def ar1_oracle(raw_last_return: np.ndarray, phi: float, horizon: int) -> np.ndarray:
@@ -97,38 +103,45 @@ def ar1_oracle(raw_last_return: np.ndarray, phi: float, horizon: int) -> np.ndar
     return raw_last_return * sum(phi**i for i in range(1, horizon + 1))
 
 
-def _random_walk(windows: Windows, _params: Any) -> tuple[dict[str, np.ndarray], dict]:
-    return {s: random_walk(len(windows.ends[s]), windows.meta["target_kind"]) for s in FORECAST_SPLITS}, {}
+def _random_walk(windows: Windows, _params: Any) -> tuple[Predictor, dict]:
+    return lambda x: random_walk(len(x), windows.meta["target_kind"]), {}
 
 
-def _drift(windows: Windows, _params: Any) -> tuple[dict[str, np.ndarray], dict]:
+def _drift(windows: Windows, _params: Any) -> tuple[Predictor, dict]:
     train_targets = windows.targets[windows.ends["train"]]
-    return {s: drift(train_targets, len(windows.ends[s])) for s in FORECAST_SPLITS}, {}
+    return lambda x: drift(train_targets, len(x)), {}
 
 
-def _ar(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]:
-    forecasts, p = autoregression(windows, params.ar_max_lag)
-    return forecasts, {"lag": p}
+def _ar(windows: Windows, params: Any) -> tuple[Predictor, dict]:
+    predict, p = autoregression(windows, params.ar_max_lag)
+    return predict, {"lag": p}
 
 
-def _ridge_last(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]:
-    forecasts, alpha = ridge(windows, params.ridge_alphas, last_row_only=True)
-    return forecasts, {"alpha": alpha}
+def _ridge_last(windows: Windows, params: Any) -> tuple[Predictor, dict]:
+    predict, alpha = ridge(windows, params.ridge_alphas, last_row_only=True)
+    return predict, {"alpha": alpha}
 
 
-def _linear(windows: Windows, params: Any) -> tuple[dict[str, np.ndarray], dict]:
-    forecasts, alpha = ridge(windows, params.ridge_alphas, last_row_only=False)
-    return forecasts, {"alpha": alpha}
+def _linear(windows: Windows, params: Any) -> tuple[Predictor, dict]:
+    predict, alpha = ridge(windows, params.ridge_alphas, last_row_only=False)
+    return predict, {"alpha": alpha}
 
 
 BENCHMARK = "random_walk"  # what every contestant is judged against
-# Every baseline: name -> (fold's windows, the `baselines` params) -> ({split: forecasts}, what it chose on
-# validation). Adding one is adding its entry here; stages, report and tests read this table.
-BASELINES: dict[str, Callable[[Windows, Any], tuple[dict[str, np.ndarray], dict]]] = {
+# Every baseline: name -> (fold's windows, the `baselines` params) -> (its fit as a predictor of windows, what it
+# chose on validation). Adding one is adding its entry here; stages, report and tests read this table.
+BASELINES: dict[str, Callable[[Windows, Any], tuple[Predictor, dict]]] = {
     BENCHMARK: _random_walk, "drift": _drift, "ar": _ar, "ridge_last": _ridge_last, "linear": _linear}
+
+
+def fit_all(windows: Windows, params: Any) -> dict[str, tuple[Predictor, dict]]:
+    """Every baseline fit on the fold's training rows (choices made on its validation rows)."""
+    return {name: make(windows, params) for name, make in BASELINES.items()}
 
 
 def forecast_all(windows: Windows, params: Any) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict]]:
     """{baseline: {split: forecasts}} for the fold's validation and test windows, and what each chose."""
-    made = {name: make(windows, params) for name, make in BASELINES.items()}
-    return {name: forecasts for name, (forecasts, _) in made.items()}, {name: chose for name, (_, chose) in made.items() if chose}
+    made = fit_all(windows, params)
+    views = {s: split_windows(windows, s) for s in FORECAST_SPLITS}
+    return ({name: {s: predict(views[s]) for s in FORECAST_SPLITS} for name, (predict, _) in made.items()},
+            {name: chose for name, (_, chose) in made.items() if chose})
