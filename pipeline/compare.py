@@ -12,9 +12,10 @@ from tsarena.judging.metrics import HEADLINE, HIGHER_IS_BETTER, IN_MCS, RANK
 from tsarena.core.io import atomic_dir
 from tsarena.contestants.baselines import BENCHMARK
 from tsarena.contestants.producers import ORACLE, model_dir, predictions_path, producing_stage, trained
+from tsarena.judging.attributions import EXPLAIN_NOTE, explain_table
 from tsarena.judging.referee import date_losses, mean_ranks
 
-EVAL, OUT = Path("data/eval"), Path("data/reports")
+EVAL, EXPLAIN, OUT = Path("data/eval"), Path("data/explain"), Path("data/reports")
 
 
 @stage_main
@@ -71,6 +72,13 @@ def main() -> None:
             best = next((m for m in ranked if m != ORACLE), BENCHMARK)
             first = forecasts[(forecasts["model"] == best) & (forecasts["fold"] == n_folds)]
             plots.plot_interval_band(first[first["seed"] == first["seed"].min()], best, levels, tmp / "intervals.png")
+        explained = None
+        summary = json.loads((EXPLAIN / "summary.json").read_text())
+        if summary:
+            shown = [m for m in table["model"] if m in summary["producers"]]
+            rankings = {m: pd.read_csv(EXPLAIN / m / "permutation.csv") for m in shown}
+            explained = EXPLAIN_NOTE, explain_table(summary["producers"], shown, rankings)
+            plots.plot_importance_grid(rankings, tmp / "importance.png")
         with stage.parent("compare") as run:
             stage.log_tags({f"model_run.{name}": found_run["run_id"] for name, found_run in runs.items()})
             note, version = register(champion, runs, text, failures, cmp)
@@ -80,7 +88,7 @@ def main() -> None:
             mlflow.log_table(table.assign(train_seconds=table["model"].map(seconds)), artifact_file="leaderboard.json")
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
                                                                   folds if n_folds > 1 else None, cmp.select_by,
-                                                                  intervals))
+                                                                  intervals, explained))
             mlflow.log_artifacts(str(tmp), artifact_path="report")
             mlflow.set_tag("verdict", text[:5000])
             mlflow.set_tag("mlflow.note.content", f"{text}\n\n{note} ({version})")  # the run's description in the UI

@@ -122,14 +122,19 @@ def load_bundle(model: str, registered: str, uri: str | None) -> Bundle:
     return bundle
 
 
-def predict(args: argparse.Namespace) -> pd.DataFrame:
+def predict(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The forecasts, and with --explain the inputs behind each ticker's (None without)."""
     from tsarena.data.sources import read_csv_text
+    from tsarena.serving.explain import explain_latest
 
+    if args.explain and args.output == "csv":
+        raise TsarenaError("--explain prints a second table: use --output table or json", "--output")
     if not args.csv.is_file():  # before contacting any store
         raise TsarenaError("file not found", str(args.csv))
     bundle = load_bundle(args.model, args.registered_model, args.tracking_uri)
     table, lines = read_csv_text(args.csv)
-    return bundle.forecast(table, str(args.csv), lines)
+    forecasts = bundle.forecast(table, str(args.csv), lines)
+    return forecasts, explain_latest(bundle, table, str(args.csv), lines) if args.explain else None
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -186,13 +191,15 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--registered-model", default=REGISTERED_MODEL, help="registered model the alias belongs to")
         command.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else this repo's mlflow.db")
     p.add_argument("--output", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--explain", action="store_true",
+                   help="also the inputs behind each forecast: the top (feature, lag) cells of its integrated gradients")
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             serve(args)
         if args.command == "ui":
             ui(args)
-        result = predict(args)
+        result, why = predict(args)
     except TsarenaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -200,10 +207,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     if args.output == "csv":
         print(result.to_csv(index=False), end="")
-    elif args.output == "json":
-        print(json.dumps(result.to_dict(orient="records")))  # exact floats (pandas' writer rounds)
+    elif args.output == "json":  # exact floats (pandas' writer rounds)
+        records = result.to_dict(orient="records")
+        print(json.dumps(records if why is None else {"forecasts": records, "explain": why.to_dict(orient="records")}))
     else:
         print(readable(result).to_string(index=False))
+        if why is not None:
+            print(f"\nwhy: the inputs that moved each forecast most from an ordinary day's (integrated gradients; "
+                  f"lag 0 = the as_of row)\n{readable_why(why).to_string(index=False)}")
 
 
 def readable(result: pd.DataFrame) -> pd.DataFrame:
@@ -215,6 +226,13 @@ def readable(result: pd.DataFrame) -> pd.DataFrame:
         upper = f"upper_conformal_{level}"
         out[f"{level}% interval, %"] = [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(result[column], result[upper])]
         out = out.drop(columns=[column, upper])
+    return out
+
+
+def readable_why(why: pd.DataFrame) -> pd.DataFrame:
+    """--explain's table: each cell's part of the forecast in % (log return or probability points)."""
+    out = why.drop(columns="completeness_error").copy()
+    out["attribution"] = [f"{100 * a:+.3f}%" for a in why["attribution"]]
     return out
 
 

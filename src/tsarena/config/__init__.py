@@ -30,6 +30,7 @@ SECTIONS: dict[str, str] = {
     "evaluate": "tsarena.judging.params:EvaluateParams",
     "compare": "tsarena.judging.params:CompareParams",
     "uncertainty": "tsarena.judging.params:UncertaintyParams",
+    "explain": "tsarena.judging.params:ExplainParams",
     "tune": "tsarena.fitting.params:TuneParams",
     "tracking": "tsarena.tracking.params:TrackingParams",
 }

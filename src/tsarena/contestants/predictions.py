@@ -39,9 +39,12 @@ def parse_fit_key(key: str) -> tuple[int, int]:
     return int(fold), int(seed)
 
 
-def target_units(raw: np.ndarray, kind: str) -> np.ndarray:
-    """Network output -> target units: logits become probabilities for a direction target."""
-    return 1 / (1 + np.exp(-raw)) if kind == "direction" else raw
+def target_units(raw, kind: str):
+    """Network output (an array or a torch tensor) -> target units: logits become probabilities for a
+    direction target."""
+    if kind != "direction":
+        return raw
+    return raw.sigmoid() if hasattr(raw, "sigmoid") else 1 / (1 + np.exp(-raw))
 
 
 def predictions_frame(model: str, fold: int, seed: int, forecasts: dict[str, tuple[np.ndarray, np.ndarray]]

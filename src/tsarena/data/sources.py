@@ -195,7 +195,7 @@ def synthetic_prices(params: SyntheticParams, start: dt.date | None) -> pd.DataF
         rng = np.random.default_rng([params.seed, i])
         close = 100 * np.exp(np.cumsum(_log_returns(params.kind, params.n_days, rng, params.phi)))
         prev = np.concatenate([[100.0], close[:-1]])
-        open_ = prev * np.exp(0.002 * rng.standard_normal(params.n_days))
+        open_ = prev * np.exp(0.005 * rng.standard_normal(params.n_days))  # overnight gap: ~1/5 of the daily variance
         spread = np.exp(np.abs(0.004 * rng.standard_normal((2, params.n_days))))
         frames.append(
             pd.DataFrame(

@@ -23,6 +23,15 @@ class CompareParams(Section):
     registered_model: Annotated[str, Field(min_length=1)] = "tsarena-forecaster"
 
 
+class ExplainParams(Section):
+    """The explain stage (judging.attributions): what each contestant looks at, on a sample of the served
+    fold's test windows."""
+
+    enabled: bool = True
+    windows: Annotated[int, Field(ge=10, le=100_000)] = 200  # test windows sampled, evenly over the period
+    steps: Annotated[int, Field(ge=2, le=1024)] = 32  # integrated gradients: quadrature points along the path
+    repeats: Annotated[int, Field(ge=1, le=100)] = 3  # permutation importance: shuffles per feature
+    seed: int = 0  # the shuffles' seed
 
 
 class UncertaintyParams(Section):

@@ -273,3 +273,48 @@ def plot_interval_band(frame: pd.DataFrame, model: str, levels: list[float], pat
     ax.legend(fontsize=8, ncol=5, loc="upper left")
     fig.autofmt_xdate()
     return _save(fig, path)
+
+
+def plot_importance_grid(rankings: dict[str, pd.DataFrame], path: Path, top: int = 8) -> plt.Figure:
+    """What each model looks at: per model its permutation importance (rise in test loss when a feature
+    is shuffled, % of the loss) for its top features, one panel per model in leaderboard order, so a
+    model that "wins" on a spurious input stands out beside the others."""
+    fig, axes = _grid(len(rankings), width=3.4, height=0.22 * top + 1.3)
+    for ax, (name, table) in zip(axes, rankings.items()):
+        shown = table.head(top).iloc[::-1]
+        ax.barh(range(len(shown)), shown["rise_pct"], xerr=np.nan_to_num(shown["rise_pct_std"].to_numpy(dtype=float)),
+                color="tab:blue", ecolor="grey", capsize=2)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_yticks(range(len(shown)), shown["feature"], fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(name, fontsize=9)
+    fig.suptitle("Permutation importance: rise in test loss when a feature is shuffled (% of the loss; "
+                 "bars ± std over shuffles)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_explanation(name: str, lag_map: pd.DataFrame, totals: pd.DataFrame, ranking: pd.DataFrame, path: Path,
+                     max_lags: int = 20) -> plt.Figure:
+    """One network's explanation: the lag x feature map of mean |integrated gradient| (lag 0 = the
+    window's last row), its per-feature totals, and the permutation ranking beside them."""
+    read = lag_map["lag"][lag_map.drop(columns="lag").sum(axis=1) > 0]  # a lookback reads only the last rows
+    shown = lag_map[lag_map["lag"] < min(max_lags, max(int(read.max()) + 3 if len(read) else 5, 5))]
+    cells = shown.drop(columns="lag")
+    fig, (heat, bars, perm) = plt.subplots(1, 3, figsize=(14, 0.28 * cells.shape[1] + 2.6),
+                                           gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    image = heat.imshow(cells.to_numpy().T, aspect="auto", cmap="viridis")
+    heat.set_yticks(range(cells.shape[1]), cells.columns, fontsize=7)
+    heat.set_xticks(range(len(shown)), shown["lag"], fontsize=7)
+    heat.set_xlabel("lag (rows before the forecast's date; 0 = its last row)")
+    heat.set_title(f"{name}: mean |integrated gradient| per lag and feature", fontsize=9)
+    fig.colorbar(image, ax=heat, fraction=0.04)
+    ordered = totals.iloc[::-1]
+    bars.barh(range(len(ordered)), 100 * ordered["share"], color="tab:purple")
+    bars.set_yticks(range(len(ordered)), ordered["feature"], fontsize=7)
+    bars.set_title("share of total |attribution|, %", fontsize=9)
+    ranked = ranking.iloc[::-1]
+    perm.barh(range(len(ranked)), ranked["rise_pct"], color="tab:blue")
+    perm.axvline(0, color="black", lw=0.6)
+    perm.set_yticks(range(len(ranked)), ranked["feature"], fontsize=7)
+    perm.set_title("permutation: loss rise when shuffled, %", fontsize=9)
+    return _save(fig, path)

@@ -182,16 +182,24 @@ INTERVALS_NOTE = (
     "interval instead of the sign.")
 
 
+EXPLAIN_OFF = "Off (`explain.enabled: false`): run `dvc exp run -S explain.enabled=true` to see it."
+
+
 def to_markdown(table: pd.DataFrame, title: str, verdict_text: str, champion_note: str,
-                folds: pd.DataFrame | None = None, metric: str = "", intervals: pd.DataFrame | None = None) -> str:
+                folds: pd.DataFrame | None = None, metric: str = "", intervals: pd.DataFrame | None = None,
+                explained: tuple[str, pd.DataFrame] | None = None) -> str:
     """The report: verdict, the ranking with its evidence, trading and compute (± is the std across
-    seeds), the prediction intervals, the metric per fold, champion."""
+    seeds), the prediction intervals, what each model looks at (its note and table; None: explain is
+    off), the metric per fold, champion."""
+
     evidence = [c for c in table.columns if c.removesuffix("_std") in EVIDENCE_COLUMNS]
     rest = ["model", *[c for c in table.columns if c not in evidence]]
     parts = [f"# Model comparison\n\n{verdict_text}\n", f"## {title}: ranking and evidence\n\n{markdown_table(table[evidence])}",
              f"## {title}: trading and compute\n\n{markdown_table(table[rest])}"]
     if intervals is not None and len(intervals):
         parts.append(f"## How sure: prediction intervals (test)\n\n{INTERVALS_NOTE}\n\n{markdown_table(intervals)}")
+    parts.append("## What each model looks at\n\n" + (EXPLAIN_OFF if explained is None else
+                                                          f"{explained[0]}\n\n{markdown_table(explained[1])}"))
     if folds is not None:
         parts.append(f"## {metric} per walk-forward fold\n\n{markdown_table(folds)}")
     parts.append(f"## Champion\n\n{champion_note}\n")

@@ -132,6 +132,27 @@ class Bundle:
         kind, horizon = self.preprocess["target_kind"], self.preprocess["horizon"]
         return f"p_up_{horizon}d" if kind == "direction" else f"log_return_{horizon}d"
 
+    def network(self, windows):
+        """The served forecast as one differentiable function of scaled windows (a torch tensor): the
+        members' outputs in target units, weighted; what integrated gradients differentiate."""
+        import torch
+
+        from tsarena.contestants.predictions import target_units
+
+        out = [m.weight * target_units(m.model(windows), self.preprocess["target_kind"]) for m in self.members]
+        return torch.stack(out).sum(0)
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Forecasts (target units) of scaled windows (n, seq_len, n_features): the served computation."""
+        import torch
+
+        from tsarena.contestants.predictions import target_units
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+            return sum(m.weight * target_units(m.model(x).double().numpy(), self.preprocess["target_kind"])
+                       for m in self.members)
+
     def latest_windows(self, prices: pd.DataFrame, where: str) -> tuple[np.ndarray, pd.DataFrame]:
         """Each ticker's most recent full window of a validated price table, featured and scaled
         exactly as in training."""
@@ -160,17 +181,11 @@ class Bundle:
         the forecast (log return over the horizon, or P(up)), and for a return target the implied price
         and the split-conformal interval at each calibrated level (`lower_conformal_90`, ...: log returns,
         as evaluate's for the same date). `labels` name the input's rows in errors (a CSV's line numbers)."""
-        import torch
-
         from tsarena.data.features import raw_extras
-        from tsarena.contestants.predictions import target_units
 
         prices, basis = input_prices(raw, where, raw_extras(self.preprocess["features"]), labels)
         batch, rows = self.latest_windows(prices, where)
-        with torch.no_grad():
-            x = torch.from_numpy(batch)
-            forecast = sum(m.weight * target_units(m.model(x).double().numpy(), self.preprocess["target_kind"])
-                           for m in self.members)
+        forecast = self.predict_windows(batch)
         out = pd.DataFrame({"ticker": rows["ticker"].astype(str).to_numpy(),
                             "as_of": rows["date"].dt.strftime("%Y-%m-%d").to_numpy(),
                             "close": rows["close"].to_numpy(dtype=float), "close_basis": basis,

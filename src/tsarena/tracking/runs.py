@@ -246,3 +246,18 @@ def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children
                                                          dataset_digest=dataset.digest))
     for key, run_id in run_info["child_runs"].items():
         client.log_batch(run_id, metrics=scalars(children[key]))
+
+
+def log_explanation(run_info: dict[str, Any], folder: Path, metrics: dict[str, float], tags: dict[str, str],
+                    tracking_params: Any) -> None:
+    """What a producer looks at, onto its own run: the explain stage's files under `explain/` (tables and
+    figure), its scalar summary as metrics and its top feature as a tag (the runs list can show it)."""
+    from mlflow.entities import Metric, RunTag
+
+    connect(run_info["tracking_uri"], tracking_params.experiment)
+    client = MlflowClient(run_info["tracking_uri"])
+    now = int(time.time() * 1000)
+    with signals_deferred():
+        client.log_artifacts(run_info["run_id"], str(folder), artifact_path="explain")
+        client.log_batch(run_info["run_id"], metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
