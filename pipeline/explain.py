@@ -32,7 +32,7 @@ def main() -> None:
             return
         import torch
 
-        from tsarena.judging.plots import plot_explanation
+        from tsarena.judging.plots import plot_explanation, plot_importance_grid
         from tsarena.serving.bundle import Bundle
 
         torch.set_num_threads(1)  # the same numbers on any machine
@@ -66,6 +66,8 @@ def main() -> None:
                     explained.weights.to_csv(folder / "variable_weights.csv", index=False)
                 plot_explanation(name, explained.lag_map, explained.totals, ranking, folder / "explain.png")
                 summary[name].update(explained.summary)
+            else:
+                plot_importance_grid({name: ranking}, folder / "importance.png", top=len(features))
             print(f"explain: {name:<12} permutation top {summary[name]['top_feature']}"
                   + (f"; integrated gradients top {summary[name]['ig_top_feature']} (lag {summary[name]['ig_top_lag']}),"
                      f" completeness error {100 * summary[name]['ig_completeness_error']:.2g}%"

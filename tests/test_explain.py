@@ -20,7 +20,7 @@ PLANTED = {"data": {"synthetic": {"kind": "ar1", "n_days": 4000, "phi": 0.3, "se
            "features": {"return_lags": [1, 21], "volatility_windows": [5], "ma_windows": [], "rsi_window": None,
                         "macd": None, "volume_window": 10, "high_low_range": False},
            "arena": {"models": NETWORKS, "ensemble": "inverse_mse"}, "train": {"max_epochs": 8, "jobs": 2},
-           "explain": {"windows": 300, "steps": 32, "repeats": 3}}
+           "explain": {"enabled": True, "windows": 300, "steps": 32, "repeats": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,9 @@ def test_each_explanation_is_on_its_contestants_run_and_in_the_report(planted):
         assert run.data.tags["explain.top_feature"] == summary[name]["top_feature"]
         logged = {a.path for a in client.list_artifacts(run.info.run_id, "explain")}
         assert "explain/permutation.csv" in logged
-        if name != "ar":
+        if name == "ar":
+            assert "explain/importance.png" in logged
+        else:
             assert {"explain/lag_map.csv", "explain/explain.png"} <= logged
             assert run.data.metrics[f"explain.{COMPLETENESS}"] == pytest.approx(summary[name][COMPLETENESS])
     report = (repo.path / "data/reports/comparison.md").read_text()

@@ -32,7 +32,8 @@ def extras(tmp_path_factory):
     prices.drop(columns="ticker").assign(date=prices["date"].dt.strftime("%Y-%m-%d")).to_csv(csv, index=False)
     repo = make_repo(root / "repo", {"data": {"source": "csv", "csv": {"path": "data/input/prices.csv",
                                                                            "extra_columns": ["signal"]}},
-                                     "arena": {"models": ["mlp"]}, "train": {"max_epochs": 3}})
+                                     "arena": {"models": ["mlp"]}, "train": {"max_epochs": 3},
+                                     "explain": {"enabled": True}})
     (repo.path / "data/input/prices.csv").write_bytes(csv.read_bytes())
     repo.run("git", "add", "-A")
     repo.run("git", "commit", "-qm", "csv with a signal column")

@@ -152,7 +152,7 @@ def test_costs_rescore_only_and_folds_refit_everything_below_split(robust):
     assert len(read_json(robust, "data/split/meta.json")["folds"]) == 2
     stale = set(json.loads(robust.dvc("status", "--json").stdout))  # what the new folds invalidate
     assert stale == {"tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines", "ensemble",
-                     "evaluate"}
+                     "explain", "evaluate"}
 
 
 def test_served_models_carry_the_interval_calibration_of_the_forecasts_they_serve(robust):

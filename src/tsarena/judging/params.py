@@ -29,8 +29,8 @@ class ExplainParams(Section):
 
     enabled: bool = True
     windows: Annotated[int, Field(ge=10, le=100_000)] = 200  # test windows sampled, evenly over the period
-    steps: Annotated[int, Field(ge=2, le=1024)] = 32  # integrated gradients: quadrature points along the path
-    repeats: Annotated[int, Field(ge=1, le=100)] = 3  # permutation importance: shuffles per feature
+    steps: Annotated[int, Field(ge=2, le=1024)] = 16  # integrated gradients: quadrature points along the path
+    repeats: Annotated[int, Field(ge=1, le=100)] = 2  # permutation importance: shuffles per feature
     seed: int = 0  # the shuffles' seed
 
 
