@@ -288,8 +288,8 @@ def plot_importance_grid(rankings: dict[str, pd.DataFrame], path: Path, top: int
         ax.set_yticks(range(len(shown)), shown["feature"], fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(name, fontsize=9)
-    fig.suptitle("Permutation importance: rise in test loss when a feature is shuffled (% of the loss; "
-                 "bars ± std over shuffles)", fontsize=10)
+    fig.suptitle("Permutation importance: rise in test loss when a feature is shuffled\n(% of the loss; "
+                 "bars ± std over shuffles; ≤ 0: not used)", fontsize=10)
     return _save(fig, path)
 
 
