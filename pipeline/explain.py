@@ -11,7 +11,7 @@ import numpy as np
 
 from tsarena import config
 from tsarena.contestants.baselines import fit_all
-from tsarena.contestants.producers import ENSEMBLE, SPLIT, model_dir, predictions_path, producing_stage, trained
+from tsarena.contestants.producers import SPLIT, model_dir, predictions_path, producing_stage, trained
 from tsarena.core.errors import stage_main
 from tsarena.core.io import atomic_dir, write_json
 from tsarena.judging.attributions import LOSSES, explain_network, permutation_importance, sample_ends

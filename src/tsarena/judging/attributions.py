@@ -63,11 +63,11 @@ def permutation_importance(predict: Predictor, windows: np.ndarray, targets: np.
             shuffled = windows.copy()
             shuffled[:, :, f] = windows[order, :, f]
             rises[f, r] = loss(predict(shuffled), targets) - base
-    importance = rises.mean(axis=1)
+    importance, spread = rises.mean(axis=1), rises.std(axis=1)
     positive = np.clip(importance, 0, None)
-    table = pd.DataFrame({"feature": features, "importance": importance, "importance_std": rises.std(axis=1),
+    table = pd.DataFrame({"feature": features, "importance": importance, "importance_std": spread,
                           "rise_pct": 100 * importance / base if base > 0 else np.nan,
-                          "rise_pct_std": 100 * rises.std(axis=1) / base if base > 0 else np.nan,
+                          "rise_pct_std": 100 * spread / base if base > 0 else np.nan,
                           "share": positive / positive.sum() if positive.sum() > 0 else 0.0})
     table = table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     return table.assign(order=np.arange(1, len(table) + 1))
