@@ -49,8 +49,10 @@ class Repo:
         self.path = path
 
     def env(self, **extra: str) -> dict[str, str]:
-        # as a user's shell: bytecode is written (the CI environment does), no tracking overrides
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "PYTHONDONTWRITEBYTECODE"))}
+        # as a user's shell: bytecode is written (the CI environment does), no tracking overrides, and none of
+        # pytest's variables (with PYTEST_CURRENT_TEST set, MLflow's SQL store runs its own test-only checks)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MLFLOW_", "DVC_", "PYTHONDONTWRITEBYTECODE", "PYTEST_"))}
         env.update(PATH=f"{BIN}{os.pathsep}{env['PATH']}", PYTHONPATH=str(self.path / "src"), CI="true",
                    GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
         env.update(extra)

@@ -64,7 +64,11 @@ def test_queued_sweep_with_two_jobs_logs_every_experiment_into_the_users_store(t
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(3)
-    assert status.count("Success") == 2, status
+    if status.count("Success") != 2:  # say why: the failed experiments' own logs and DVC's worker logs
+        failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
+        logs = [repo.dvc("queue", "logs", task, check=False) for task in failed]
+        workers = [f"{p.name}:\n{p.read_text()[-3000:]}" for p in (repo.path / ".dvc/tmp/exps/celery").glob("*.out")]
+        pytest.fail("\n".join([status, *(p.stdout[-3000:] + p.stderr[-1000:] for p in logs), *workers]))
     names = set(repo.dvc("exp", "ls", "--name-only").stdout.split()) - {"master:", "main:"}
     names = {n for n in names if not n.endswith(":")}
     for name in names:

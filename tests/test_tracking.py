@@ -97,3 +97,33 @@ def test_logging_a_dataset_another_process_just_logged_is_retried_not_failed():
     with pytest.raises(MlflowException):
         log_inputs(broken, "run", [])
     assert broken.calls == 1
+
+
+RACE = """
+import sys, time
+from tsarena.tracking.store import MlflowClient, shared_write
+client = MlflowClient(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every process starts writing at the same instant
+for i in range(15):
+    shared_write(client.set_registered_model_alias, "m", f"alias{i}", "1")
+    shared_write(client.set_experiment_tag, "0", f"tag{i}", sys.argv[3])
+"""
+
+
+def test_writers_setting_the_same_alias_and_experiment_tag_at_once_all_succeed(tmp_path):
+    """Two queued experiments' compare stages set the registry's aliases and the runs view's experiment tag
+    at the same moment; MLflow's SQL store reads then inserts, so unguarded one in ~15 such calls failed
+    with a UNIQUE constraint (4 processes x 30 calls on a real SQLite store)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    client.create_registered_model("m")
+    client.create_model_version("m", "file:///model", run_id=None)
+    start = str(time.time() + 8)
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, start, str(i)], stderr=subprocess.PIPE, text=True)
+             for i in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-800:] for e in errors]
+    assert set(client.get_registered_model("m").aliases) == {f"alias{i}" for i in range(15)}
+    assert client.get_experiment("0").tags["tag14"] in {"0", "1", "2", "3"}

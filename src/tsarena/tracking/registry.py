@@ -80,15 +80,17 @@ def set_runs_view(uri: str, experiment_id: str, columns: list[str]) -> str:
     keys = [f"metrics.`{name}`" for name in columns]
     state = {"selectedColumns": keys, "columnOrder": keys, "columnWidths": {k: 120 for k in keys},
              "orderByKey": "attributes.start_time", "orderByAsc": False, "searchFilter": "tags.stage != 'compare'"}
+    from tsarena.tracking.store import shared_write
+
     client = _client(uri)
-    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
+    shared_write(client.set_experiment_tag, experiment_id, "mlflow.experimentKind", "custom_model_development")
     tag = f"mlflow.sharedViewState.{VIEW}"
     now = int(time.time() * 1000)
     old = client.get_experiment(experiment_id).tags.get(tag)
     created = json.loads(old).get("createdAt", now) if old and old.startswith("{") else now
     # the UI's saved-view envelope: listed by name under the runs page's "Views" menu
-    client.set_experiment_tag(experiment_id, tag, json.dumps({"name": VIEW_NAME, "createdAt": created, "updatedAt": now,
-                                                              "state": json.dumps(state)}))
+    envelope = {"name": VIEW_NAME, "createdAt": created, "updatedAt": now, "state": json.dumps(state)}
+    shared_write(client.set_experiment_tag, experiment_id, tag, json.dumps(envelope))
     return runs_page(experiment_id)
 
 
@@ -117,6 +119,7 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
     from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, IN_MCS, SKILL_VS_RW
     from tsarena.judging.report import is_member
     from tsarena.judging.scoring import pvalue_text
+    from tsarena.tracking.store import shared_write
 
     if champion is None:
         return "No model was trained, so none is registered.", ""
@@ -140,9 +143,10 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
             SKILL_VS_RW: f"{champion[SKILL_VS_RW]:.4g}"}
     for key, value in tags.items():
         client.set_model_version_tag(params.registered_model, version, key, value)
-    client.set_registered_model_alias(params.registered_model, BEST_RANKED, version)
+    # another experiment's compare may set the same alias at this moment (a queue with --jobs 2)
+    shared_write(client.set_registered_model_alias, params.registered_model, BEST_RANKED, version)
     if not failures:
-        client.set_registered_model_alias(params.registered_model, CHAMPION, version)
+        shared_write(client.set_registered_model_alias, params.registered_model, CHAMPION, version)
         note = (f"{what} with alias `champion`: the SPA test rejects that nothing beats the random walk, {name} is in "
                 f"the model confidence set, and its Holm-adjusted DM p-value is below {params.alpha}.")
     else:

@@ -17,7 +17,7 @@ import numpy as np
 from tsarena.contestants.predictions import fit_key
 from tsarena.core.errors import StageInterrupted, TsarenaError, signals_deferred
 from tsarena.tracking.lineage import OUTPUT_TAG, dvc_out_md5, file_md5, run_tags
-from tsarena.tracking.store import MlflowClient, connect, mlflow, resolve_uri, run, store_fault
+from tsarena.tracking.store import MlflowClient, connect, mlflow, resolve_uri, run, shared_write, store_fault
 
 def mark_dead_runs_failed(uri: str, experiment_id: str, stage: str) -> list[str]:
     """Runs of `stage` left RUNNING by an execution that died (kill -9, power loss) become FAILED,
@@ -207,20 +207,8 @@ def producer_run(tracking_params: Any, stage: str, name: str, predictions: Path)
 
 def log_inputs(client: MlflowClient, run_id: str, datasets: list, models: list | None = None) -> None:
     """MlflowClient.log_inputs, safe beside another process logging the same dataset: two experiments of a
-    queue on one split log the same (experiment, name, digest) row at once, and MLflow's SQL store checks
-    for it and inserts without a lock, so the slower one hits the UNIQUE constraint. Its retry finds the
-    row the other inserted and links it."""
-    from mlflow.exceptions import MlflowException
-
-    for attempt in range(3):
-        try:
-            client.log_inputs(run_id, datasets=datasets, models=models)
-            return
-        except MlflowException as exc:
-            duplicate = any(text in str(exc) for text in ("UNIQUE constraint failed", "duplicate key value"))
-            if not duplicate or attempt == 2:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    queue on one split log the same (experiment, name, digest) row at once."""
+    shared_write(client.log_inputs, run_id, datasets=datasets, models=models)
 
 
 def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +128,23 @@ def run(experiment_id: str, name: str, tags: dict[str, str], nested: bool = Fals
         except Exception:
             if status == "FINISHED":
                 raise
+
+
+DUPLICATE = ("UNIQUE constraint failed", "duplicate key value")  # SQLite's and PostgreSQL's words for it
+
+
+def shared_write(call: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
+    """`call(*args)` for a row another process may write at the same moment: a registry alias or an
+    experiment tag two experiments of a queue set at once, a dataset both log. MLflow's SQL store reads,
+    then inserts without a lock, so the slower writer hits the UNIQUE constraint; its retry finds the row
+    and updates or links it."""
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except mlflow.exceptions.MlflowException as exc:
+            if attempt == attempts - 1 or not any(text in str(exc) for text in DUPLICATE):
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def store_fault(uri: str, what: str, exc: BaseException) -> TsarenaError:
