@@ -148,6 +148,20 @@ def test_each_architecture_has_its_defaults_in_params_yaml_exactly(name):
                    if p.name not in ("target_mean", "target_std")), f"{name}.Model has defaults of its own"
 
 
+@pytest.mark.parametrize("lookback, choices, first", [
+    (None, [3, 5, None], {"mlp.lookback": None}),   # null is a choice: trial 0 reads the whole window, as untuned
+    (5, [3, 5, None], {"mlp.lookback": 5}),
+    (None, [3, 5], {}),                             # not a choice: Optuna cannot enqueue it, the sampler picks
+    (7, [3, 5], {}),
+])
+def test_the_first_trial_is_the_untuned_value_whenever_the_space_holds_it(lookback, choices, first):
+    from tsarena.fitting.params import TrainParams
+    from tsarena.fitting.tuning import defaults_trial
+
+    tune = config.parse_section("tune", {"space": {"mlp": {"lookback": {"choices": choices}}}, "train_space": {}})
+    assert defaults_trial("mlp", {"lookback": lookback}, TrainParams(), tune) == first
+
+
 def test_unknown_section_is_rejected(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("lstmm: {hidden_size: 3}\n")

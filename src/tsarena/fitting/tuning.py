@@ -41,12 +41,13 @@ def suggest(trial: optuna.Trial, prefix: str, space: Space) -> None:
 
 def defaults_trial(name: str, base: dict, train: TrainParams, tune: TuneParams) -> dict[str, Any]:
     """The first trial: the searched keys at the values the fit would use untuned, so the tuned
-    configuration is never worse on validation than the defaults. A default outside a (user's)
-    range or choices is left to the sampler, since Optuna cannot enqueue it."""
+    configuration is never worse on validation than the defaults. A null default counts when the
+    choices hold null (`lookback: null`, the whole window); a default outside a (user's) range or
+    choices is left to the sampler, since Optuna cannot enqueue it."""
     values = {f"{name}.{key}": (spec, base.get(key)) for key, spec in tune.space.get(name, {}).items()}
     values |= {f"train.{key}": (spec, getattr(train, key)) for key, spec in tune.train_space.items()}
-    return {key: value for key, (spec, value) in values.items() if value is not None and (
-        value in spec.choices if isinstance(spec, SearchChoice) else spec.low <= value <= spec.high)}
+    return {key: value for key, (spec, value) in values.items() if (
+        value in spec.choices if isinstance(spec, SearchChoice) else value is not None and spec.low <= value <= spec.high)}
 
 
 def configuration(name: str, base: dict, train: TrainParams, trial_params: dict[str, Any]) -> tuple[dict, TrainParams]:
