@@ -3,7 +3,8 @@
 Each stage validates only the sections it reads, and DVC runs a stage only when a key it lists
 changes: a misspelt key (`train.max_epoch`) or section (`trainer:`) is listed by no stage, so on a
 cached pipeline nothing would run and nothing would say so. This stage tracks the whole file, fails on
-the first bad key, and notes valid edits that no stage reads (an architecture not in arena.models).
+the first bad key, and notes valid edits that no stage reads (an architecture not in arena.models)
+and lookbacks longer than the window (the model reads the whole window).
 Its output is a constant, so a valid edit re-runs only the stages that list the key.
 """
 
@@ -12,6 +13,7 @@ import yaml
 from tsarena import config
 from tsarena.core.errors import stage_main
 from tsarena.core.io import atomic_file
+from tsarena.core.params import capped_lookback_note
 
 OUT = "data/checked.txt"
 
@@ -44,6 +46,10 @@ def main() -> None:
         for key in unread_edits(old, raw, models):
             print(f"note: {key} was edited, but {key.removeprefix('tune.space.').split('.')[0]} is not in "
                   f"arena.models {models}: no stage reads it")
+    for name in models:
+        section = params.get(name) or config.parse_section(name, None)
+        if note := capped_lookback_note(name, getattr(section, "lookback", None), params["window"].seq_len):
+            print(note)
     with atomic_file(OUT) as tmp:
         tmp.write_text("params.yaml: every section and key validated (pipeline/check.py)\n")
     print(f"check: {config.PARAMS_FILE} valid, {len(raw)} sections")

@@ -162,3 +162,13 @@ def test_training_lists_every_training_param_but_the_speed_knob():
     assert SPEED_ONLY == ("train.jobs",)
     assert {f"train.{field}" for field in TrainParams.model_fields} - set(SPEED_ONLY) <= listed
     assert not {"train", *SPEED_ONLY} & listed
+
+
+def test_a_lookback_longer_than_the_window_is_said_by_check(new_repo):
+    """A model reads at most the window: a longer `lookback` (patchtst's shipped 20 under a 10-step window, a
+    user's 50) would change nothing params.yaml shows, so check names each such contestant in arena.models."""
+    repo = new_repo({"arena": {"models": ["patchtst", "lstm", "mlp"]}, "lstm": {"lookback": 50}, "mlp": {"lookback": 10}})
+    out = repo.dvc("repro", "check").stdout
+    notes = [line for line in out.splitlines() if "lookback" in line]
+    assert notes == ["note: patchtst.lookback is 20, longer than window.seq_len 10: patchtst reads the whole window (10 steps)",
+                     "note: lstm.lookback is 50, longer than window.seq_len 10: lstm reads the whole window (10 steps)"]
