@@ -34,6 +34,7 @@ def main() -> None:
 
         from tsarena.judging.plots import plot_explanation, plot_importance_grid
         from tsarena.serving.bundle import Bundle
+        from tsarena.serving.explain import bundle_attributions
 
         torch.set_num_threads(1)  # the same numbers on any machine
         fold = read_meta(SPLIT)["n_folds"]  # the served models' fold
@@ -47,7 +48,7 @@ def main() -> None:
         predictors = {name: predict for name, (predict, _) in fit_all(windows, params["baselines"]).items()}
         bundles = {name: Bundle.load(model_dir(name) / "bundle") for name in trained(params["arena"])}
         predictors.update({name: bundle.predict_windows for name, bundle in bundles.items()})
-        summary = {}
+        summary, known = {}, {}  # known: each network's attributions, reused for the ensemble's members
         for name, predict in predictors.items():
             folder = tmp / name
             folder.mkdir()
@@ -58,8 +59,8 @@ def main() -> None:
                              "top_rise_pct": float(ranking["rise_pct"].iloc[0])}
             if name in bundles:
                 bundle = bundles[name]
-                explained = explain_network(bundle.network, [m.model for m in bundle.members], x, baseline, features,
-                                            ex.steps)
+                attributions = bundle_attributions(bundle, x, baseline, ex.steps, known)
+                explained = explain_network(attributions, [m.model for m in bundle.members], x, features)
                 explained.lag_map.to_csv(folder / "lag_map.csv", index=False)
                 explained.totals.to_csv(folder / "attribution.csv", index=False)
                 if explained.weights is not None:

@@ -75,10 +75,38 @@ def test_the_tft_reports_its_variable_weights_and_others_none():
     dims = {"n_features": 3, "seq_len": 10, "target_mean": 0.0, "target_std": 1.0}
     tft = build_model("tft", params_class("tft")().model_dump(), dims).eval()
     lstm = build_model("lstm", params_class("lstm")().model_dump(), dims).eval()
-    explained = explain_network(tft, [tft], x, np.zeros((10, 3), np.float32), FEATURES, steps=8)
+    base = np.zeros((10, 3), np.float32)
+    explained = explain_network(attribute(tft, x, base, steps=8), [tft], x, FEATURES)
     assert sorted(explained.weights["feature"]) == FEATURES
     assert explained.weights["weight"].sum() == pytest.approx(1.0, abs=1e-5)  # softmax over features
-    assert explain_network(lstm, [lstm], x, np.zeros((10, 3), np.float32), FEATURES, steps=8).weights is None
+    assert explain_network(attribute(lstm, x, base, steps=8), [lstm], x, FEATURES).weights is None
+
+
+def test_an_ensemble_is_explained_as_its_members_weighted_reusing_members_explained_already():
+    """Integrated gradients are linear in the function: the ensemble's equal one pass over its weighted sum,
+    and a member explained already (same name, same weights) is not attributed again; another fit of the
+    same architecture is."""
+    from tsarena.serving.bundle import Bundle, Member
+    from tsarena.serving.explain import bundle_attributions
+
+    torch.manual_seed(0)
+    dims = {"n_features": 3, "seq_len": 10, "target_mean": 0.0, "target_std": 1.0}
+    x, base = np.random.default_rng(2).standard_normal((24, 10, 3)).astype(np.float32), np.zeros((10, 3), np.float32)
+    models = {name: build_model(name, params_class(name)().model_dump(), dims).eval() for name in ("lstm", "dlinear")}
+    pre = {"target_kind": "return"}
+    known = {}
+    for name, model in models.items():
+        bundle_attributions(Bundle(pre, [Member(name, {}, dims, 1.0, model)]), x, base, 16, known)
+    first = {name: found for name, (_, found) in known.items()}
+    ensemble = Bundle(pre, [Member("lstm", {}, dims, 0.3, models["lstm"]), Member("dlinear", {}, dims, 0.7, models["dlinear"])])
+    combined = bundle_attributions(ensemble, x, base, 16, known)
+    direct = integrated_gradients(ensemble.network, x, base, 16)
+    assert np.allclose(combined.values, direct.values, atol=1e-6) and np.allclose(combined.moved, direct.moved, atol=1e-6)
+    assert np.abs(combined.values).sum() > 0
+    assert all(known[name][1] is first[name] for name in models)  # reused
+    refit = build_model("lstm", params_class("lstm")().model_dump(), dims).eval()  # other weights, same name
+    bundle_attributions(Bundle(pre, [Member("lstm", {}, dims, 1.0, refit)]), x, base, 16, known)
+    assert known["lstm"][0] is refit and known["lstm"][1] is not first["lstm"]
 
 
 def test_sampled_windows_spread_over_the_whole_period():

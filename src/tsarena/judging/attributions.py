@@ -129,6 +129,14 @@ def attribute(network, windows: np.ndarray, baseline: np.ndarray, steps: int) ->
     return found
 
 
+def weighted_sum(parts: list[tuple[float, Attributions]]) -> Attributions:
+    """The attributions of a weighted sum of functions, from each function's own: integrated gradients are
+    linear in the function (and so is the quadrature), so an ensemble's are its members', weighted. Each
+    member is then refined (attribute) only if it misses completeness itself, and its error bounds the sum's."""
+    return Attributions(sum(w * a.values for w, a in parts), sum(w * a.moved for w, a in parts),
+                        sum(w * a.delta for w, a in parts))
+
+
 def lag_feature_map(values: np.ndarray, features: list[str]) -> pd.DataFrame:
     """Mean |attribution| per (lag, feature): rows lag 0 (the last row) upward, a column per feature."""
     mean = np.abs(values).mean(axis=0)[::-1]  # window order is oldest first; lag 0 is the last row
@@ -178,11 +186,9 @@ class Explained:
     summary: dict[str, float | str]
 
 
-def explain_network(network, models: list, windows: np.ndarray, baseline: np.ndarray, features: list[str],
-                    steps: int) -> Explained:
-    """Integrated gradients of a served network (or ensemble) on sampled windows, summarised; the TFT's
+def explain_network(attributions: Attributions, models: list, windows: np.ndarray, features: list[str]) -> Explained:
+    """A served network's (or ensemble's) integrated gradients on sampled windows, summarised; the TFT's
     variable weights beside them (`models`: the networks inside, each asked for its own weights)."""
-    attributions = attribute(network, windows, baseline, steps)
     lag_map = lag_feature_map(attributions.values, features)
     totals = feature_totals(lag_map)
     cells = lag_map.drop(columns="lag").to_numpy()

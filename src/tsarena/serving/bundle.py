@@ -132,15 +132,18 @@ class Bundle:
         kind, horizon = self.preprocess["target_kind"], self.preprocess["horizon"]
         return f"p_up_{horizon}d" if kind == "direction" else f"log_return_{horizon}d"
 
+    def member_network(self, member: Member):
+        """One member's forecast in target units as a differentiable function of scaled windows (a torch tensor)."""
+        from tsarena.contestants.predictions import target_units
+
+        return lambda windows: target_units(member.model(windows), self.preprocess["target_kind"])
+
     def network(self, windows):
         """The served forecast as one differentiable function of scaled windows (a torch tensor): the
         members' outputs in target units, weighted; what integrated gradients differentiate."""
         import torch
 
-        from tsarena.contestants.predictions import target_units
-
-        out = [m.weight * target_units(m.model(windows), self.preprocess["target_kind"]) for m in self.members]
-        return torch.stack(out).sum(0)
+        return torch.stack([m.weight * self.member_network(m)(windows) for m in self.members]).sum(0)
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Forecasts (target units) of scaled windows (n, seq_len, n_features): the served computation."""
