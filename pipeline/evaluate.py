@@ -15,7 +15,7 @@ from tsarena.judging.metrics import DM_PVALUE_HOLM, HEADLINE, MCS_PVALUE, N_PARA
 from tsarena.judging.scoring import check_predictions, pvalue_text, skill_text, test_frame
 from tsarena.judging.trading import BUY_AND_HOLD, equity_curves, neutral_forecast, strategy_returns
 from tsarena.core.io import atomic_file, read_json, write_json
-from tsarena.contestants.baselines import BENCHMARK
+from tsarena.contestants.baselines import BENCHMARK, WHEN_APPLICABLE
 from tsarena.contestants.predictions import parse_fit_key
 from tsarena.contestants.producers import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
 from tsarena.judging.intervals import attach
@@ -35,7 +35,10 @@ def main() -> None:
     fold_ends = {k: np.load(SPLIT / f"fold_{k}/test_ends.npy") for k in range(1, meta["n_folds"] + 1)}
     cache, tables = {}, []
     contestants = producers(params["arena"])
-    if ORACLE in set(pd.read_parquet(predictions_path(ORACLE), columns=["model"])["model"]):
+    made = set(pd.read_parquet(predictions_path(ORACLE), columns=["model"])["model"])  # the baselines stage's
+    for name in WHEN_APPLICABLE - made:  # a baseline for other data (sentiment_ridge without news)
+        del contestants[name]
+    if ORACLE in made:
         contestants[ORACLE] = predictions_path(ORACLE)  # synthetic ar1: the known optimum, shown beside
     for name, path in contestants.items():
         if path not in cache:  # baselines and the oracle share one file: read once

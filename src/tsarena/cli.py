@@ -124,17 +124,21 @@ def load_bundle(model: str, registered: str, uri: str | None) -> Bundle:
 
 def predict(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The forecasts, and with --explain the inputs behind each ticker's (None without)."""
+    from tsarena.data.news import read_news_file
     from tsarena.data.sources import read_csv_text
     from tsarena.serving.explain import explain_latest
 
     if args.explain and args.output == "csv":
         raise TsarenaError("--explain prints a second table: use --output table or json", "--output")
-    if not args.csv.is_file():  # before contacting any store
-        raise TsarenaError("file not found", str(args.csv))
+    for given in (args.csv, args.news):
+        if given is not None and not given.is_file():  # before contacting any store
+            raise TsarenaError("file not found", str(given))
     bundle = load_bundle(args.model, args.registered_model, args.tracking_uri)
     table, lines = read_csv_text(args.csv)
-    forecasts = bundle.forecast(table, str(args.csv), lines)
-    return forecasts, explain_latest(bundle, table, str(args.csv), lines) if args.explain else None
+    news, news_lines = read_news_file(args.news) if args.news else (None, None)
+    forecasts = bundle.forecast(table, str(args.csv), lines, news, news_lines, str(args.news))
+    return forecasts, (explain_latest(bundle, table, str(args.csv), lines, news=news, news_labels=news_lines,
+                                      news_where=str(args.news)) if args.explain else None)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -190,6 +194,9 @@ def main(argv: list[str] | None = None) -> None:
                  + (", or a trained model: a name under data/models/ or a model folder" if command is p else ""))
         command.add_argument("--registered-model", default=REGISTERED_MODEL, help="registered model the alias belongs to")
         command.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else this repo's mlflow.db")
+    p.add_argument("--news", type=Path, default=None,
+                   help="news items (CSV or Parquet: timestamp, headline, optional ticker, body) for a model trained "
+                        "with news sentiment: scored and dated as in training")
     p.add_argument("--output", choices=["table", "csv", "json"], default="table")
     p.add_argument("--explain", action="store_true",
                    help="also the inputs behind each forecast: the top (feature, lag) cells of its integrated gradients")

@@ -23,6 +23,7 @@ PARAMS_FILE = "params.yaml"
 SECTIONS: dict[str, str] = {
     "data": "tsarena.data.params:DataParams",
     "features": "tsarena.data.params:FeatureParams",
+    "sentiment": "tsarena.data.params:SentimentParams",
     "window": "tsarena.split.params:WindowParams",
     "arena": "tsarena.contestants.params:ArenaParams",
     "train": "tsarena.fitting.params:TrainParams",

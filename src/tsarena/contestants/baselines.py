@@ -16,6 +16,7 @@ from scipy.linalg import LinAlgWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from tsarena.contestants.predictions import FORECAST_SPLITS
+from tsarena.data.sentiment import SENTIMENT_COLUMNS
 from tsarena.split.windows import Windows, windows_at
 
 RETURN_FEATURE = "log_return"  # the one-day log return: the AR baseline's and the oracle's input
@@ -127,16 +128,38 @@ def _linear(windows: Windows, params: Any) -> tuple[Predictor, dict]:
     return predict, {"alpha": alpha}
 
 
+def _sentiment_ridge(windows: Windows, params: Any) -> tuple[Predictor, dict] | None:
+    """The design's sentiment model as a producer: ridge on the last row's news sentiment alone (none without
+    news). Beside the price models it says what the news knows by itself."""
+    names = windows.meta["features"]
+    columns = [names.index(c) for c in SENTIMENT_COLUMNS if c in names]
+    if not columns:
+        return None
+
+    def design(_, x: np.ndarray) -> np.ndarray:
+        return x[:, -1, columns]
+
+    predict, (_, alpha) = choose_on_validation([(None, a) for a in params.ridge_alphas], design, windows)
+    return predict, {"alpha": float(alpha)}
+
+
 BENCHMARK = "random_walk"  # what every contestant is judged against
+SENTIMENT_ONLY = "sentiment_ridge"  # the news alone: present only where the features hold news sentiment
 # Every baseline: name -> (fold's windows, the `baselines` params) -> (its fit as a predictor of windows, what it
 # chose on validation). Adding one is adding its entry here; stages, report and tests read this table.
-BASELINES: dict[str, Callable[[Windows, Any], tuple[Predictor, dict]]] = {
-    BENCHMARK: _random_walk, "drift": _drift, "ar": _ar, "ridge_last": _ridge_last, "linear": _linear}
+# A baseline that returns None does not apply to these data (sentiment_ridge without news): it is then absent
+# everywhere, which only the ones in WHEN_APPLICABLE may be.
+BASELINES: dict[str, Callable[[Windows, Any], tuple[Predictor, dict] | None]] = {
+    BENCHMARK: _random_walk, "drift": _drift, "ar": _ar, "ridge_last": _ridge_last, "linear": _linear,
+    SENTIMENT_ONLY: _sentiment_ridge}
+WHEN_APPLICABLE = {SENTIMENT_ONLY}
 
 
 def fit_all(windows: Windows, params: Any) -> dict[str, tuple[Predictor, dict]]:
-    """Every baseline fit on the fold's training rows (choices made on its validation rows)."""
-    return {name: make(windows, params) for name, make in BASELINES.items()}
+    """Every baseline that applies, fit on the fold's training rows (choices made on its validation rows)."""
+    made = {name: make(windows, params) for name, make in BASELINES.items()}
+    assert all(made[name] is not None for name in set(BASELINES) - WHEN_APPLICABLE)
+    return {name: fit for name, fit in made.items() if fit is not None}
 
 
 def forecast_all(windows: Windows, params: Any) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict]]:

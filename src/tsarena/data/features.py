@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tsarena.data.params import FeatureParams
+from tsarena.data.sentiment import SENTIMENT_COLUMNS
 
 KEY_COLUMNS = ["date", "ticker", "target_date", "close", "next_return"]
 PRICE_INPUTS = {"date", "ticker", "open", "high", "low", "close", "volume"}
@@ -17,8 +18,9 @@ EXTRA_PREFIX = "extra_"
 
 
 def extra_columns(prices: pd.DataFrame) -> list[str]:
-    """A user's own columns: whatever a validated price table carries beyond date, ticker and OHLCV."""
-    return [c for c in prices.columns if c not in PRICE_INPUTS]
+    """A user's own columns: whatever a validated price table carries beyond date, ticker, OHLCV and the
+    news sentiment joined to it."""
+    return [c for c in prices.columns if c not in PRICE_INPUTS and c not in SENTIMENT_COLUMNS]
 
 
 def raw_extras(feature_names_: list[str]) -> list[str]:
@@ -70,6 +72,9 @@ def ticker_features(prices: pd.DataFrame, params: FeatureParams) -> pd.DataFrame
         out["close_open"] = np.log(close / prices["open"])
     for column in extra_columns(prices):  # dated t, first seen in row t + extra_lag: never before it exists
         out[f"{EXTRA_PREFIX}{column}"] = prices[column].shift(params.extra_lag)
+    if SENTIMENT_COLUMNS[0] in prices:  # dated by the close each item preceded (data.sentiment.trading_days)
+        for column in SENTIMENT_COLUMNS:
+            out[column] = prices[column].shift(params.sentiment_lag)
     return pd.DataFrame(out, index=prices.index)
 
 
@@ -86,11 +91,11 @@ def ticker_targets(prices: pd.DataFrame, horizon: int) -> pd.DataFrame:
     )
 
 
-def feature_names(params: FeatureParams, extras: list[str] = ()) -> list[str]:
-    """The feature columns `params` produce from prices with `extras`, in order (from a tiny frame:
-    one source of truth)."""
+def feature_names(params: FeatureParams, extras: list[str] = (), sentiment: bool = False) -> list[str]:
+    """The feature columns `params` produce from prices with `extras` (and news sentiment), in order (from a
+    tiny frame: one source of truth)."""
     dummy = pd.DataFrame({"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [1.0],
-                          **{c: [1.0] for c in extras}})
+                          **{c: [1.0] for c in [*extras, *(SENTIMENT_COLUMNS if sentiment else [])]}})
     return list(ticker_features(dummy, params).columns)
 
 
@@ -114,4 +119,5 @@ def build_features(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Features + target for every ticker (in memory; the feature stage streams ticker_table instead)."""
     parts = [ticker_table(group, params, labelled) for _, group in prices.groupby("ticker", sort=False)]
-    return pd.concat(parts, ignore_index=True), feature_names(params, extra_columns(prices))
+    return pd.concat(parts, ignore_index=True), feature_names(params, extra_columns(prices),
+                                                              SENTIMENT_COLUMNS[0] in prices)

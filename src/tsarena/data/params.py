@@ -1,10 +1,12 @@
-"""The params of data in: `data` (sources) and `features`."""
+"""The params of data in: `data` (sources, news), `sentiment` (how news is scored and dated) and `features`."""
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tsarena.core.params import Date, PositiveInt, Section
 from tsarena.data.sources import SOURCES
@@ -41,6 +43,32 @@ class SyntheticParams(Section):
     seed: int = 0
 
 
+def _timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as America/New_York or UTC)") from None
+    return name
+
+
+NEWS_FOLDER = "data/input/"  # DVC tracks this folder for every stage that reads user files
+
+
+class NewsParams(Section):
+    # a CSV or Parquet of news items: timestamp, headline, optional ticker (none: every series) and body
+    path: str | None = None
+    timezone: str = "America/New_York"  # the zone of timestamps written without one
+
+    _zone = field_validator("timezone")(_timezone)
+
+    @field_validator("path")
+    @classmethod
+    def _tracked(cls, path: str | None) -> str | None:
+        if path is not None and not (path.startswith(NEWS_FOLDER) and path.endswith((".csv", ".parquet"))):
+            raise ValueError(f"a .csv or .parquet file under {NEWS_FOLDER} (DVC tracks that folder), got {path!r}")
+        return path
+
+
 class DataParams(Section):
     source: Literal[tuple(SOURCES)] = "arch"  # data.sources.SOURCES
     series: list[Literal["sp500", "nasdaq", "wti", "vix"]] = Field(default_factory=lambda: ["sp500"], min_length=1)
@@ -51,6 +79,7 @@ class DataParams(Section):
     csv: CsvParams = CsvParams()
     yfinance: YfinanceParams = YfinanceParams()
     synthetic: SyntheticParams = SyntheticParams()
+    news: NewsParams = NewsParams()
 
     @model_validator(mode="after")
     def _dates_ordered(self) -> DataParams:
@@ -82,6 +111,9 @@ class FeatureParams(Section):
     # a CSV's extra column dated t enters the feature row of t + extra_lag: 1 (default) = first used for the
     # forecast made the next day, safe for a value published after the close; 0 = known at t's close
     extra_lag: Annotated[int, Field(ge=0, le=21)] = 1
+    # a trading day's news scores (dated by sentiment.close_time: known at that day's close) enter the feature
+    # row of t + sentiment_lag
+    sentiment_lag: Annotated[int, Field(ge=0, le=21)] = 0
     target: TargetParams = TargetParams()
 
     @model_validator(mode="after")
@@ -91,3 +123,27 @@ class FeatureParams(Section):
         return self
 
 
+
+
+class SentimentParams(Section):
+    """How news items become daily scores: the scorer, and the close that dates each item."""
+
+    scorer: Literal["lexicon", "transformers"] = "lexicon"  # Loughran-McDonald dictionary | a local HF model
+    model_path: str | None = None  # transformers: a local directory (a sequence-classification model)
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 32  # transformers: items per forward pass
+    # an item stamped at or after the close counts for the next trading day
+    close_time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "16:00"
+    timezone: str = "America/New_York"  # the market's, where close_time is read
+
+    _zone = field_validator("timezone")(_timezone)
+
+    @property
+    def close(self) -> dt.time:
+        return dt.time.fromisoformat(self.close_time)
+
+    @model_validator(mode="after")
+    def _model_given(self) -> SentimentParams:
+        if self.scorer == "transformers" and not self.model_path:
+            raise ValueError("model_path: scorer transformers reads a local model directory; set "
+                             "sentiment.model_path (tsarena never downloads one)")
+        return self

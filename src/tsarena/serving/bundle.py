@@ -75,7 +75,8 @@ class Bundle:
     def from_split(cls, meta: dict, scaler: dict, members: list[Member], calibration: dict | None = None) -> Bundle:
         """From the split stage's fold metadata (`meta`: schema + fold) and that fold's scaler."""
         keys = ("params", "features", "target_kind", "horizon", "seq_len")
-        return cls({**{k: meta[k] for k in keys}, "scaler": scaler}, members, calibration)
+        return cls({**{k: meta[k] for k in keys}, "sentiment": meta.get("sentiment"), "scaler": scaler}, members,
+                   calibration)
 
     @staticmethod
     def save_calibration(folder: Path, calibration: dict | None) -> None:
@@ -178,15 +179,36 @@ class Bundle:
         ends = features.groupby("ticker", sort=False).tail(1).index.to_numpy()
         return np.ascontiguousarray(windows_at(matrix, ends, seq_len)), features.loc[ends, ["ticker", "date", "close"]]
 
-    def forecast(self, raw: pd.DataFrame, where: str = "model input", labels: pd.Series | None = None
+    def with_news(self, prices: pd.DataFrame, news: pd.DataFrame | None, where: str,
+                  news_labels: pd.Series | None = None, news_where: str = "news") -> pd.DataFrame:
+        """Prices with each day's news sentiment, scored and dated as in training, where the model reads it;
+        news for a model that does not read it is refused, not ignored."""
+        from tsarena.data.sentiment import SENTIMENT_COLUMNS, news_sentiment
+
+        scoring = self.preprocess.get("sentiment")
+        if scoring is None:
+            if news is not None:
+                raise TsarenaError("this model was trained without news sentiment: the news given would be ignored; "
+                                   "leave it out", news_where)
+            return prices
+        if news is None:
+            raise TsarenaError(f"this model reads news sentiment ({', '.join(SENTIMENT_COLUMNS)}): give the news "
+                               "beside the prices (tsarena predict PRICES --news NEWS; MLflow: params {'news': "
+                               "<the news as CSV text>})", where)
+        return news_sentiment(prices, news, scoring, news_where, news_labels)
+
+    def forecast(self, raw: pd.DataFrame, where: str = "model input", labels: pd.Series | None = None,
+                 news: pd.DataFrame | None = None, news_labels: pd.Series | None = None, news_where: str = "news"
                  ) -> pd.DataFrame:
         """Raw prices as the user gave them -> per ticker: as_of, close, close_basis (adjusted or raw),
         the forecast (log return over the horizon, or P(up)), and for a return target the implied price
         and the split-conformal interval at each calibrated level (`lower_conformal_90`, ...: log returns,
-        as evaluate's for the same date). `labels` name the input's rows in errors (a CSV's line numbers)."""
+        as evaluate's for the same date). `labels` name the input's rows in errors (a CSV's line numbers);
+        `news` (raw items, as a news file holds them) goes with a model that reads news sentiment."""
         from tsarena.data.features import raw_extras
 
         prices, basis = input_prices(raw, where, raw_extras(self.preprocess["features"]), labels)
+        prices = self.with_news(prices, news, where, news_labels, news_where)
         batch, rows = self.latest_windows(prices, where)
         forecast = self.predict_windows(batch)
         out = pd.DataFrame({"ticker": rows["ticker"].astype(str).to_numpy(),

@@ -39,7 +39,8 @@ def bundle_attributions(bundle: Bundle, windows: np.ndarray, baseline: np.ndarra
 
 
 def explain_latest(bundle: Bundle, raw: pd.DataFrame, where: str = "model input", labels: pd.Series | None = None,
-                   top: int = 5, steps: int = 32) -> pd.DataFrame:
+                   top: int = 5, steps: int = 32, news: pd.DataFrame | None = None,
+                   news_labels: pd.Series | None = None, news_where: str = "news") -> pd.DataFrame:
     """Why the bundle forecasts what it does for each ticker's last date: the `top` (feature, lag) cells of its
     integrated gradients (judging.attributions, as the explain stage: from the scaler's centre, zero after
     scaling), each's part of the forecast in target units, and how far they miss adding up."""
@@ -47,7 +48,7 @@ def explain_latest(bundle: Bundle, raw: pd.DataFrame, where: str = "model input"
     from tsarena.judging.attributions import top_inputs
 
     prices, _ = input_prices(raw, where, raw_extras(bundle.preprocess["features"]), labels)
-    batch, rows = bundle.latest_windows(prices, where)
+    batch, rows = bundle.latest_windows(bundle.with_news(prices, news, where, news_labels, news_where), where)
     found = bundle_attributions(bundle, batch, np.zeros(batch.shape[1:], dtype=np.float32), steps)
     out = []
     for i, (ticker, date) in enumerate(zip(rows["ticker"].astype(str), rows["date"].dt.strftime("%Y-%m-%d"))):

@@ -18,15 +18,32 @@ from tsarena.serving.bundle import Bundle, example_input
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 
 
-def signature_example(bundle: Bundle, split: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """An input example from the split's rows (enough history for the features and one window) and
-    the bundle's answer to it: what MLflow records as the model's example and output schema."""
+NEWS = "news"  # the pyfunc's one param: a news file's text (CSV), for a model that reads news sentiment
+
+
+def example_news(bundle: Bundle, example: pd.DataFrame, items: Path) -> pd.DataFrame | None:
+    """The scored news items (the sentiment stage's) of the example's ticker and dates, as a news file holds
+    them; None for a model without news sentiment."""
+    if bundle.preprocess.get("sentiment") is None:
+        return None
+    news = pd.read_parquet(items, columns=["timestamp", "ticker", "headline", "body"])
+    start = pd.Timestamp(example["date"].iloc[0]).tz_localize("UTC")
+    news = news[news["ticker"].isin([str(example["ticker"].iloc[0]), ""]) & (news["timestamp"] >= start)]
+    return news.assign(timestamp=news["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S%z")).reset_index(drop=True)
+
+
+def signature_example(bundle: Bundle, split: Path, sentiment: Path = Path("data/sentiment")) -> tuple[Any, pd.DataFrame]:
+    """An input example from the split's rows (enough history for the features and one window), with its
+    news where the model reads them, and the bundle's answer to it: what MLflow records as the model's
+    example and output schema."""
     from tsarena.data.features import raw_extras
 
     rows = pd.read_parquet(split / "rows.parquet", columns=["date", "ticker", "close",
                                                              *raw_extras(bundle.preprocess["features"])])
     example = example_input(rows, bundle.preprocess["seq_len"] + 300)
-    return example, bundle.forecast(example)
+    news = example_news(bundle, example, sentiment / "items.parquet")
+    output = bundle.forecast(example, news=news)
+    return (example if news is None else (example, {NEWS: news.to_csv(index=False)})), output
 
 
 def log_bundle(name: str, folder: Path, example: Any, output: Any) -> dict[str, str]:
@@ -66,8 +83,12 @@ try:  # the MLflow face of a bundle; MLflow is absent only where nothing is serv
             self.bundle = Bundle.load(context.artifacts["bundle"])
 
         def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+            import io
+
             try:
-                return self.bundle.forecast(pd.DataFrame(model_input))
+                text = (params or {}).get(NEWS) or None
+                news = None if text is None else pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+                return self.bundle.forecast(pd.DataFrame(model_input), news=news)
             except TsarenaError as exc:
                 raise BadInput(str(exc)) from None
 except ImportError:  # pragma: no cover

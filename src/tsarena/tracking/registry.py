@@ -35,11 +35,15 @@ def log_pyfunc(name: str, python_model: Path, artifacts: dict[str, str], code_pa
     (the serving layer owns its input contract). Returns its model_uri and model_id."""
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
     from mlflow.types.utils import _infer_schema
 
+    # an example given as (input, params) declares those params (a news file's text): MLflow passes declared ones only
+    params = ParamSchema([ParamSpec(k, "string", "") for k in example[1]]) if isinstance(example, tuple) else None
+    signature = ModelSignature(inputs=None, outputs=_infer_schema(output), params=params)
     info = mlflow.pyfunc.log_model(name=name, python_model=str(python_model), artifacts=artifacts,
-                                   code_paths=code_paths, signature=ModelSignature(inputs=None, outputs=_infer_schema(output)),
-                                   input_example=example, pip_requirements=pip_requirements())
+                                   code_paths=code_paths, signature=signature, input_example=example,
+                                   pip_requirements=pip_requirements())
     return {"model_uri": info.model_uri, "model_id": info.model_id}
 
 
