@@ -89,12 +89,13 @@ def main() -> None:
                                       for name, m in metrics.items()})
     print(f"evaluate: {len(metrics)} contestants on {metrics[BENCHMARK][N_TEST]} test rows; DM p one-sided vs "
           f"the random walk, Holm-adjusted; full scores in {OUT}/scores.json")
+    width = max(map(len, metrics))
     for name, m in metrics.items():
         spread = f" ± {m[f'{RMSE}_std']:.2g}" if f"{RMSE}_std" in m else ""
         versus = ("the benchmark" if name == BENCHMARK else
                   f"skill {skill_text(m)}  DM p {pvalue_text(m.get(DM_PVALUE_HOLM))}  "
                   f"MCS p {pvalue_text(m.get(MCS_PVALUE))}")
-        print(f"evaluate: {name:<12} rmse {m[RMSE]:.6g}{spread}  {versus}")
+        print(f"evaluate: {name:<{width}} rmse {m[RMSE]:.6g}{spread}  {versus}")
     spa = verdicts["spa_pvalues"]["consistent"]
     print(f"evaluate: SPA (does any of {len(judgement.judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
           f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")

@@ -69,7 +69,7 @@ def main() -> None:
                 summary[name].update(explained.summary)
             else:
                 plot_importance_grid({name: ranking}, folder / "importance.png", top=len(features))
-            print(f"explain: {name:<12} permutation top {summary[name]['top_feature']}"
+            print(f"explain: {name:<{max(map(len, predictors))}} permutation top {summary[name]['top_feature']}"
                   + (f"; integrated gradients top {summary[name]['ig_top_feature']} (lag {summary[name]['ig_top_lag']}),"
                      f" completeness error {100 * summary[name]['ig_completeness_error']:.2g}%"
                      if name in bundles else ""))

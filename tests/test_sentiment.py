@@ -258,3 +258,11 @@ def test_a_bad_news_file_fails_the_stage_with_one_line_and_writes_nothing(arena)
     assert errors[0] == (f"error: unknown ticker 'SPY' (the prices have SYN0; a price table without a ticker column is "
                          f"one series: leave the news' ticker empty) ({NEWS_FILE}, column ticker, line 2)"), proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr and not (repo.path / "data/sentiment").exists()
+
+
+@pytest.mark.parametrize("written, meant", [('"16:00"', "16:00"), ("16:00", "16:00"), ("17:30", "17:30"), ("09:30", "09:30")])
+def test_a_close_time_written_unquoted_is_still_that_time(written, meant):
+    """`dvc exp run -S sentiment.close_time=17:30` writes it unquoted, which YAML 1.1 reads as 1050 (base 60)."""
+    import yaml
+
+    assert SentimentParams.model_validate(yaml.safe_load(f"close_time: {written}")).close_time == meant

@@ -134,7 +134,7 @@ def test_window_stage_output_never_crosses_tickers(tmp_path):
     (tmp_path / "params.yaml").write_text(
         "data:\n  source: synthetic\n  synthetic: {kind: gbm, n_series: 3, n_days: 400}\n"
         "features:\n  target: {horizon: 3}\nwindow:\n  seq_len: 20\n")
-    for stage in ("ingest", "feature", "split"):
+    for stage in ("ingest", "sentiment", "feature", "split"):
         subprocess.run([sys.executable, f"pipeline/{stage}.py"], cwd=tmp_path, check=True, capture_output=True)
     windows = load_fold(tmp_path / "data/split", 1)
     tickers = windows.rows["ticker"].to_numpy()

@@ -137,6 +137,14 @@ class SentimentParams(Section):
 
     _zone = field_validator("timezone")(_timezone)
 
+    @field_validator("close_time", mode="before")
+    @classmethod
+    def _sexagesimal(cls, value: object) -> object:
+        """`close_time: 16:00` unquoted (as `dvc exp run -S` writes it back) is YAML 1.1's base-60 integer 960."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return f"{value // 60:02d}:{value % 60:02d}"
+        return value
+
     @property
     def close(self) -> dt.time:
         return dt.time.fromisoformat(self.close_time)
