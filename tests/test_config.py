@@ -107,6 +107,16 @@ ROOT = Path(__file__).resolve().parents[1]
         ("data", {"source": "csv", "csv": {"extra_columns": ["mood", "mood"]}}, "data.csv.extra_columns",
          "each column once"),
         ("data", {"csv": {"extra_columns": ["mood"]}}, "data.csv", "come from a CSV; data.source is arch"),
+        ("data", {"news": {"path": "news.csv"}}, "data.news.path", "under data/input/"),
+        ("data", {"news": {"path": "data/input/news.txt"}}, "data.news.path", "a .csv or .parquet file"),
+        ("data", {"news": {"timezone": "Mars/Olympus"}}, "data.news.timezone", "unknown time zone 'Mars/Olympus'"),
+        ("sentiment", {"scorer": "vader"}, "sentiment.scorer", "Input should be 'lexicon' or 'transformers'"),
+        ("sentiment", {"scorer": "transformers"}, "sentiment.model_path", "tsarena never downloads one"),
+        ("sentiment", {"batch_size": 0}, "sentiment.batch_size", "greater than or equal to 1"),
+        ("sentiment", {"close_time": "4pm"}, "sentiment.close_time", "should match pattern"),
+        ("sentiment", {"close_time": "24:00"}, "sentiment.close_time", "should match pattern"),
+        ("sentiment", {"timezone": "EST5"}, "sentiment.timezone", "unknown time zone"),
+        ("features", {"sentiment_lag": -1}, "features.sentiment_lag", "greater than or equal to 0"),
     ],
 )
 def test_bad_params_name_the_key(section, raw, where, what):

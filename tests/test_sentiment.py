@@ -18,14 +18,16 @@ ZONE = "America/New_York"
 
 
 def _calendar() -> np.ndarray:
-    """Business days of 2021 without two holidays: weekends, holidays and both DST switches inside."""
+    """Business days of 2021 without two holidays (weekends, holidays and both DST switches inside), and the
+    Sundays of the switches as trading days too: a market that trades on a switch day is dated right."""
     days = pd.bdate_range("2021-01-04", "2021-12-31")
-    return days[~days.isin(pd.to_datetime(["2021-07-05", "2021-11-25"]))].to_numpy()
+    days = days[~days.isin(pd.to_datetime(["2021-07-05", "2021-11-25"]))]
+    return days.union(pd.to_datetime(["2021-03-14", "2021-03-28", "2021-10-31", "2021-11-07"])).to_numpy()
 
 
 def _close(day, params: SentimentParams) -> pd.Timestamp:
-    return (pd.Timestamp(day).tz_localize(params.timezone)
-            + pd.Timedelta(hours=params.close.hour, minutes=params.close.minute))
+    """The day's close as the market's wall clock shows it."""
+    return pd.Timestamp(f"{pd.Timestamp(day).date()} {params.close_time}").tz_localize(params.timezone)
 
 
 @pytest.mark.parametrize("close_time, zone", [("16:00", ZONE), ("17:30", "Europe/London"), ("15:00", "Asia/Tokyo")])
@@ -235,6 +237,10 @@ def test_every_route_serves_a_sentiment_model_with_the_news_as_trained(arena, tm
     model = mlflow.pyfunc.load_model(json.loads(run.data.tags["model_uri"]))
     out = model.predict(pd.read_csv(tmp_path / "p.csv"), params={"news": news.read_text()})
     assert out["log_return_1d"].iloc[0] == pytest.approx(served["log_return_1d"], rel=1e-9)
+    from mlflow.exceptions import MlflowException  # bad news text: the CLI's one line, not a parser's traceback
+
+    with pytest.raises(MlflowException, match=r"^no news items below the header \(params 'news'\)$"):
+        model.predict(pd.read_csv(tmp_path / "p.csv"), params={"news": "timestamp,headline\n"})
 
 
 def test_headlines_unrelated_to_returns_and_after_close_news_add_nothing(arena):

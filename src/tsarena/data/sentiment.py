@@ -87,9 +87,10 @@ def score_items(news: pd.DataFrame, params) -> np.ndarray:
 def trading_days(stamps: pd.Series, dates: np.ndarray, params) -> np.ndarray:
     """The trading day each UTC stamp counts for: the first of `dates` (sorted, tz-naive days) whose close
     in `params.timezone` is after it; NaT past the last date (not yet in any row)."""
-    local = pd.DatetimeIndex(stamps).tz_convert(params.timezone)
-    close = local.normalize() + pd.Timedelta(hours=params.close.hour, minutes=params.close.minute)
-    day = local.normalize().tz_localize(None) + pd.to_timedelta((local >= close).astype(int), unit="D")
+    wall = pd.DatetimeIndex(stamps).tz_convert(params.timezone).tz_localize(None)  # the market's clock on the wall
+    midnight = wall.normalize()  # the close is a wall-clock time: on a daylight-saving day midnight + 16 h is not 16:00
+    after = wall >= midnight + pd.Timedelta(hours=params.close.hour, minutes=params.close.minute)
+    day = midnight + pd.to_timedelta(after.astype(int), unit="D")
     days = pd.DatetimeIndex(dates).normalize().to_numpy()
     position = np.searchsorted(days, day.to_numpy(), side="left")
     out = np.full(len(day), np.datetime64("NaT"), dtype="datetime64[ns]")

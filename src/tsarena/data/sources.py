@@ -88,8 +88,15 @@ def read_csv_text(path: Path) -> tuple[pd.DataFrame, pd.Series]:
         head = b"\x00"
     if b"\x00" in head:
         raise TsarenaError("not a CSV text file (binary content)", where)
+    return csv_table(path, where)
+
+
+def csv_table(source: Any, where: str) -> tuple[pd.DataFrame, pd.Series]:
+    """CSV text (a path or a text buffer) as it is, every value as text, and each row's line number."""
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
+        table = pd.read_csv(source, dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.EmptyDataError:
+        raise TsarenaError("no CSV header", where) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise TsarenaError(f"not valid CSV: {str(exc).strip().splitlines()[-1]}", where) from None
     lines = pd.Series([f"line {i + 2}" for i in range(len(table))])

@@ -85,10 +85,13 @@ try:  # the MLflow face of a bundle; MLflow is absent only where nothing is serv
         def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
             import io
 
+            from tsarena.data.sources import csv_table
+
             try:
                 text = (params or {}).get(NEWS) or None
-                news = None if text is None else pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-                return self.bundle.forecast(pd.DataFrame(model_input), news=news)
+                news, lines = (None, None) if text is None else csv_table(io.StringIO(text), f"params {NEWS!r}")
+                return self.bundle.forecast(pd.DataFrame(model_input), news=news, news_labels=lines,
+                                            news_where=f"params {NEWS!r}")
             except TsarenaError as exc:
                 raise BadInput(str(exc)) from None
 except ImportError:  # pragma: no cover
