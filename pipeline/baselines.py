@@ -1,17 +1,19 @@
 """baselines: every baseline in contestants.baselines.BASELINES (random walk, drift, AR(p), ridge on the last
-row and on the whole window), refit per fold; the same predictions table as any model. On a synthetic
-source whose optimal forecast is known (ar1), also the oracle: a reader sees what share of the
-attainable skill each model captured."""
+row and on the whole window, with news the sentiment ridge), refit per fold; the same predictions table as
+any model. Each baseline's last-fold fit is also a self-contained model like a network's (its affine map of
+the window in a bundle, with its interval calibration): what an ensemble with a baseline member serves,
+and `tsarena predict --model <baseline>`. On a synthetic source whose optimal forecast is known (ar1), also
+the oracle: a reader sees what share of the attainable skill each model captured."""
 
 import numpy as np
 import pandas as pd
 
 from tsarena import config
-from tsarena.contestants.baselines import RETURN_FEATURE, ar1_oracle, forecast_all
+from tsarena.contestants.baselines import RETURN_FEATURE, ar1_oracle, fit_all, forecast_all
 from tsarena.contestants.predictions import FORECAST_SPLITS, predictions_frame
-from tsarena.contestants.producers import ORACLE, SPLIT, kind, predictions_path
+from tsarena.contestants.producers import ORACLE, SPLIT, kind, model_dir, predictions_path
 from tsarena.core.errors import stage_main
-from tsarena.core.io import atomic_file
+from tsarena.core.io import atomic_dir, write_json
 from tsarena.split.windows import Windows, load_fold, read_meta
 
 OUT = predictions_path(ORACLE)  # every baseline's and the oracle's: one file
@@ -28,29 +30,38 @@ def oracle(windows: Windows, data) -> dict[str, np.ndarray] | None:
 
 @stage_main
 def main() -> None:
-    params = config.load("baselines", "data", "tracking")
-    parts, picked = [], {}
-    for k in range(1, read_meta(SPLIT)["n_folds"] + 1):
+    params = config.load("baselines", "data", "uncertainty", "tracking")
+    parts, picked, n_folds = [], {}, read_meta(SPLIT)["n_folds"]
+    for k in range(1, n_folds + 1):
         windows = load_fold(SPLIT, k)
-        forecasts, picked[k] = forecast_all(windows, params["baselines"])
+        made = fit_all(windows, params["baselines"])
+        forecasts, picked[k] = forecast_all(made, windows), {name: fit.chose for name, fit in made.items() if fit.chose}
         if (best := oracle(windows, params["data"])) is not None:
             forecasts[ORACLE] = best
         parts += [predictions_frame(name, k, 0, {s: (windows.ends[s], f) for s, f in by_split.items()})
                   for name, by_split in forecasts.items()]
         chosen = ", ".join(f"{name} {key} {value:g}" for name, chose in picked[k].items() for key, value in chose.items())
         print(f"baselines: fold {k}: {chosen}; chosen on the fold's validation split")
+    table = pd.concat(parts, ignore_index=True)
 
+    from tsarena.serving.bundle import Bundle, Member, calibration
     from tsarena.tracking.runs import StageRuns
 
     # one MLflow run per baseline, like a trained model's: the UI's runs list shows every contestant
     runs = StageRuns("baselines", ("split", str(SPLIT)), config.flatten(params), params["tracking"])
-    with atomic_file(OUT) as tmp:
-        table = pd.concat(parts, ignore_index=True)
-        table.to_parquet(tmp, index=False)
+    with atomic_dir(OUT.parent) as tmp:
+        table.to_parquet(tmp / OUT.name, index=False)
+        for name, fit in made.items():  # the last fold's fits: the served ones
+            folder = tmp / model_dir(name).relative_to(OUT.parent)
+            served = table[(table["model"] == name) & (table["fold"] == n_folds) & (table["split"] == "val")]
+            calibrated = calibration(served, windows.targets, windows.meta["target_kind"], params["uncertainty"].levels)
+            Bundle.from_split(windows.meta, windows.meta["scaler_state"], [Member.affine(name, fit.coef, fit.intercept)],
+                              calibrated).save(folder / "bundle")
+            write_json(folder / "served.json", {"served": {"fold": n_folds, "seed": 0}})
         for name in table["model"].unique():
             with runs.parent(name):
                 runs.log_tags({"kind": kind(name), "chosen_per_fold": str(picked)})
-                runs.link_outputs(tmp)
+                runs.link_outputs(tmp / OUT.name)
 
 
 if __name__ == "__main__":

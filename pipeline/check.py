@@ -11,7 +11,7 @@ Its output is a constant, so a valid edit re-runs only the stages that list the 
 import yaml
 
 from tsarena import config
-from tsarena.core.errors import stage_main
+from tsarena.core.errors import TsarenaError, stage_main
 from tsarena.core.io import atomic_file
 from tsarena.core.params import capped_lookback_note
 
@@ -46,6 +46,12 @@ def main() -> None:
         for key in unread_edits(old, raw, models):
             print(f"note: {key} was edited, but {key.removeprefix('tune.space.').split('.')[0]} is not in "
                   f"arena.models {models}: no stage reads it")
+    if params["arena"].ensemble_members and params["data"].news.path is None:
+        from tsarena.contestants.baselines import SENTIMENT_ONLY  # sklearn's import: only where it can matter
+
+        if SENTIMENT_ONLY in params["arena"].members:
+            raise TsarenaError(f"{SENTIMENT_ONLY} reads news sentiment, and data.news.path is null: give the news, or "
+                               f"leave {SENTIMENT_ONLY} out", "arena.ensemble_members")
     for name in models:
         section = params.get(name) or config.parse_section(name, None)
         if note := capped_lookback_note(name, getattr(section, "lookback", None), params["window"].seq_len):

@@ -50,7 +50,8 @@ def main() -> None:
     runs = {m: run for m, run in found.items() if run is not None and m in trained(params["arena"])}
     # the verdict on every contestant's own run: the UI's runs list sorts and filters by it
     log_verdicts({m: run["run_id"] for m, run in found.items() if run is not None}, table, stage.uri)
-    page = set_runs_view(stage.uri, stage.experiment_id, [RANK, *HEADLINE.values(), IN_MCS, "train_seconds"])
+    headline = [k for k in HEADLINE.values() if any(k in m for m in metrics.values())]  # the news' only with news
+    page = set_runs_view(stage.uri, stage.experiment_id, [RANK, *headline, IN_MCS, "train_seconds"])
     with atomic_dir(OUT) as tmp:
         table.to_csv(tmp / "comparison.csv", index=False)
         folds.to_csv(tmp / "folds.csv", index=False)
@@ -72,6 +73,8 @@ def main() -> None:
             best = next((m for m in ranked if m != ORACLE), BENCHMARK)
             first = forecasts[(forecasts["model"] == best) & (forecasts["fold"] == n_folds)]
             plots.plot_interval_band(first[first["seed"] == first["seed"].min()], best, levels, tmp / "intervals.png")
+        news = details.get("news")  # with news and sentiment.ablate: each architecture against itself without
+        news = (report.news_summary(news, cmp.alpha), report.news_table(news)) if news else None
         explained = None
         summary = json.loads((EXPLAIN / "summary.json").read_text())
         if summary:
@@ -88,11 +91,13 @@ def main() -> None:
             mlflow.log_table(table.assign(train_seconds=table["model"].map(seconds)), artifact_file="leaderboard.json")
             (tmp / "comparison.md").write_text(report.to_markdown(table, title, text, note,
                                                                   folds if n_folds > 1 else None, cmp.select_by,
-                                                                  intervals, explained))
+                                                                  intervals, explained, news))
             mlflow.log_artifacts(str(tmp), artifact_path="report")
             mlflow.set_tag("verdict", text[:5000])
             mlflow.set_tag("mlflow.note.content", f"{text}\n\n{note} ({version})")  # the run's description in the UI
     print(text)
+    if news:
+        print(news[0])
     print(f"{note} ({version})" if version else note)
     print(f"compare: report -> {OUT}/comparison.md, run {run.info.run_id}; every contestant side by side in the "
           f"MLflow UI: `tsarena ui` (or `mlflow ui`, then open http://127.0.0.1:5000/{page})")

@@ -11,15 +11,17 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.core.errors import stage_main
-from tsarena.judging.metrics import DM_PVALUE_HOLM, HEADLINE, MCS_PVALUE, N_PARAMETERS, N_TEST, RMSE, TUNE_TRIALS
+from tsarena.judging.metrics import (DM_PVALUE_HOLM, HEADLINE, MCS_PVALUE, N_PARAMETERS, N_TEST, NEWS_DM_PVALUE_HOLM,
+                                     NEWS_SKILL, RMSE, TUNE_TRIALS)
 from tsarena.judging.scoring import check_predictions, pvalue_text, skill_text, test_frame
 from tsarena.judging.trading import BUY_AND_HOLD, equity_curves, neutral_forecast, strategy_returns
 from tsarena.core.io import atomic_file, read_json, write_json
 from tsarena.contestants.baselines import BENCHMARK, WHEN_APPLICABLE
 from tsarena.contestants.predictions import parse_fit_key
-from tsarena.contestants.producers import ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage, trained
+from tsarena.contestants.producers import (ORACLE, SPLIT, model_dir, predictions_path, producers, producing_stage,
+                                           trained, without_news_name, without_news_path)
 from tsarena.judging.intervals import attach
-from tsarena.judging.referee import judge
+from tsarena.judging.referee import judge, news_added
 from tsarena.split.windows import read_meta
 
 OUT = Path("data/eval")
@@ -56,6 +58,18 @@ def main() -> None:
                       unc.levels, unc.size_level)
     per_fold, metrics, mean, pnl, verdicts = (judgement.per_fold, judgement.metrics, judgement.mean, judgement.pnl,
                                               judgement.verdicts)
+    # what the news added: each architecture against its own fits without the sentiment features (sentiment.ablate)
+    pairs = {name: without_news_name(name) for name in params["arena"].models if without_news_path(name).is_file()}
+    news = None
+    if pairs:
+        blind = []
+        for name, other in pairs.items():
+            blind.append(pd.read_parquet(without_news_path(name)))
+            check_predictions(blind[-1], other, fold_ends, str(without_news_path(name)))
+        news = news_added(test_frame(pd.concat([*blind, table[table["model"].isin(pairs)]], ignore_index=True), rows),
+                          pairs, meta["horizon"])
+        for name, found in news.items():
+            metrics[name].update({k: found[k] for k in (NEWS_SKILL, NEWS_DM_PVALUE_HOLM)})
 
     from tsarena.tracking.lineage import dvc_out_md5
     from tsarena.tracking.runs import log_test_metrics, producer_run
@@ -82,7 +96,7 @@ def main() -> None:
     with atomic_file(OUT / "equity.csv") as tmp:
         equity_curves(pnl, [m for m in pnl if m != BENCHMARK]).to_csv(tmp, index=False)
     write_json(OUT / "details.json", {"folds": meta["folds"], "pooled": judgement.pooled, "per_fold": per_fold,
-                                      "referee": verdicts, "cost_bps": cost,
+                                      "referee": verdicts, "cost_bps": cost, "news": news,
                                       "uncertainty": unc.model_dump() if kind == "return" else None})
     write_json(OUT / "scores.json", metrics)
     write_json(OUT / "metrics.json", {name: {short: m[k] for short, k in HEADLINE.items() if k in m}
@@ -96,6 +110,9 @@ def main() -> None:
                   f"skill {skill_text(m)}  DM p {pvalue_text(m.get(DM_PVALUE_HOLM))}  "
                   f"MCS p {pvalue_text(m.get(MCS_PVALUE))}")
         print(f"evaluate: {name:<{width}} rmse {m[RMSE]:.6g}{spread}  {versus}")
+    for name, found in (news or {}).items():
+        print(f"evaluate: what the news added to {name}: skill {found[NEWS_SKILL]:+.2f}% over {without_news_name(name)}, "
+              f"DM p {pvalue_text(found[NEWS_DM_PVALUE_HOLM])} (Holm over {len(news)})")
     spa = verdicts["spa_pvalues"]["consistent"]
     print(f"evaluate: SPA (does any of {len(judgement.judged) - 1} contestants beat the random walk?) p = {spa:.3g}; "
           f"stationary bootstrap, mean block {verdicts['block_size']} days, {boot.bootstrap_reps} resamples")

@@ -45,7 +45,7 @@ def main() -> None:
         baseline = np.zeros(x.shape[1:], dtype=np.float32)  # the scaler's centre of every feature
         loss = LOSSES[windows.meta["target_kind"]]
 
-        predictors = {name: predict for name, (predict, _) in fit_all(windows, params["baselines"]).items()}
+        predictors = {name: fit.predict for name, fit in fit_all(windows, params["baselines"]).items()}
         bundles = {name: Bundle.load(model_dir(name) / "bundle") for name in trained(params["arena"])}
         predictors.update({name: bundle.predict_windows for name, bundle in bundles.items()})
         summary, known = {}, {}  # known: each network's attributions, reused for the ensemble's members

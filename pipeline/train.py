@@ -3,9 +3,13 @@
 Usage: python pipeline/train.py <model>. One MLflow parent run per execution (named after the model),
 one nested run per fit (`lstm fold=1 seed=42`). The fits run in `train.jobs` processes, with results
 identical to running them one after another. The served model: the last fold's best seed on validation.
+With news sentiment among the features (and sentiment.ablate), every fit runs a second time without the
+sentiment columns: those forecasts (data/models/<model>/without_news.parquet) are what evaluate weighs the
+news against; they are neither logged as runs nor served.
 """
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +20,12 @@ from tsarena.core.errors import StageInterrupted, TsarenaError, stage_main
 from tsarena.fitting.pool import FitTask, resolve_jobs, run_tasks
 from tsarena.fitting.fit import N_PARAMETERS, TUNE_TRIALS, check_batch, served_fit
 from tsarena.core.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
-from tsarena.contestants.producers import SPLIT, model_dir, predictions_path, tuned_path
+from tsarena.contestants.producers import (SPLIT, model_dir, predictions_path, tuned_path, without_news_name,
+                                           without_news_path)
 from tsarena.contestants.registry import architecture_names, n_parameters
 from tsarena.contestants.predictions import concat_tables
-from tsarena.split.windows import load_fold, read_meta, write_scaled_fold
+from tsarena.data.sentiment import SENTIMENT_COLUMNS
+from tsarena.split.windows import load_fold, read_meta, write_scaled_fold, write_without_columns
 
 
 @stage_main
@@ -27,8 +33,9 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("model", choices=architecture_names())
     name = cli.parse_args().model
-    params = config.load("train", "uncertainty", "tracking")
+    params = config.load("train", "uncertainty", "sentiment", "tracking")
     uncertainty = params.pop("uncertainty")  # intervals: the served model's and Monte Carlo dropout's
+    ablate = params.pop("sentiment").ablate
     levels = uncertainty.levels
     if not tuned_path(name).is_file():
         raise TsarenaError(f"no configuration for {name}: run `dvc repro tune@{name}` (or dvc repro)", str(tuned_path(name)))
@@ -39,7 +46,8 @@ def main() -> None:
     meta = read_meta(SPLIT)
     for fold in meta["folds"]:
         check_batch(fold["n_samples"]["train"], meta["seq_len"], train.batch_size, fold["fold"], meta["n_folds"])
-    folds, n_fits = range(1, meta["n_folds"] + 1), meta["n_folds"] * len(train.seeds)
+    news = [i for i, f in enumerate(meta["features"]) if f in SENTIMENT_COLUMNS] if ablate else []
+    folds, n_fits = range(1, meta["n_folds"] + 1), meta["n_folds"] * len(train.seeds) * (2 if news else 1)
     jobs = resolve_jobs(train.jobs, train.threads, n_fits, train.devices, train.num_nodes)
 
     from tsarena.serving.bundle import Bundle, Member, calibration  # heavy imports only once params and data are known good
@@ -54,24 +62,31 @@ def main() -> None:
         tasks = [FitTask(name, k, seed, model_params, train.model_dump(mode="json"), str(SPLIT), str(matrices[k]),
                          str(Path(scratch) / f"forecasts_{k}_{seed}.parquet"), uncertainty.mc_samples, tuple(levels))
                  for k in folds for seed in train.seeds]
+        # the same fits without the news (features less the sentiment columns): no MLflow run, only forecasts
+        blind_matrices = {k: write_without_columns(matrices[k], news, Path(scratch) / f"blind_{k}.npy")
+                          for k in folds} if news else {}
+        blind = [replace(t, matrix=str(blind_matrices[t.fold]), variant="without news",
+                         forecasts=str(Path(scratch) / f"blind_{t.fold}_{t.seed}.parquet")) for t in tasks if news]
         windows = load_fold(SPLIT, folds[-1], scaled=matrices[folds[-1]])  # the served model's fold
         run_ids = runs.open_children(parent, [(t.label, {"train.seed": t.seed, "fold": t.fold},
                                                {"seed": str(t.seed), "fold": str(t.fold)}) for t in tasks],
-                                     (windows.matrix, windows.targets))
+                                     (windows.matrix, windows.targets)) + [None] * len(blind)
+        tasks_run = tasks + blind
         # side by side, there is no progress bar: a line per epoch
-        reporters = [epoch_reporter(t.label, lambda row, r=r: runs.log_epoch(r, row), lines=jobs > 1)
-                     for t, r in zip(tasks, run_ids)]
+        reporters = [epoch_reporter(t.label, (lambda row, r=r: runs.log_epoch(r, row)) if r else (lambda row: None),
+                                    lines=jobs > 1) for t, r in zip(tasks_run, run_ids)]
         progress(f"train@{name}: {n_fits} fit(s), {jobs} at a time, {train.threads} thread(s) each", runs.enabled)
 
         def done(i: int, result) -> None:
             best = min(result.fit.history, key=lambda row: row["val_loss"])
-            runs.close_child(run_ids[i], {"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                                          "kept_val_loss": result.fit.val_loss,
-                                          "model.n_parameters": result.n_parameters, "train_seconds": result.seconds})
-            progress(f"{tasks[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s", runs.enabled)
+            if run_ids[i] is not None:
+                runs.close_child(run_ids[i], {"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
+                                              "kept_val_loss": result.fit.val_loss,
+                                              "model.n_parameters": result.n_parameters, "train_seconds": result.seconds})
+            progress(f"{tasks_run[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s", runs.enabled)
 
         try:
-            results = run_tasks(tasks, jobs, train.threads, lambda i, row: reporters[i](row), done)
+            results = run_tasks(tasks_run, jobs, train.threads, lambda i, row: reporters[i](row), done)
         except StageInterrupted:
             runs.end_open_children("KILLED")
             raise
@@ -80,6 +95,7 @@ def main() -> None:
             raise
         if not runs.enabled:
             return  # a DDP worker trained in step with rank 0; rank 0 logs and writes
+        results = results[:len(tasks)]  # the fits without news only left their forecasts
         fits = [result.fit for result in results]  # without models: only the served one is rebuilt
         chosen = served_fit(fits)
         served = next(r for r in results if r.fit is chosen).restore()
@@ -98,6 +114,9 @@ def main() -> None:
             logged = log_bundle(name, tmp / "bundle", *signature_example(bundle, SPLIT))
             write_json(tmp / "served.json", described)
             pd.concat([f.history_frame() for f in fits], ignore_index=True).to_csv(tmp / "histories.csv", index=False)
+            if blind:
+                concat_tables([Path(t.forecasts) for t in blind], tmp / without_news_path(name).name,
+                              model=without_news_name(name))
             with atomic_file(predictions_path(name)) as out:
                 concat_tables([Path(t.forecasts) for t in tasks], out)
                 runs.link_outputs(out, served=described["served"], **logged)

@@ -9,7 +9,9 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 
 from tsarena.judging.significance import diebold_mariano
 from tsarena.judging.trading import break_even_bps, strategy_legs
-from tsarena.contestants.baselines import BASELINES, WHEN_APPLICABLE, ar1_oracle, autoregression, forecast_all, split_windows
+from tsarena.contestants.baselines import (BASELINES, WHEN_APPLICABLE, ar1_oracle, autoregression, fit_all, forecast_all,
+                                           split_windows)
+from tsarena.data.sentiment import SENTIMENT_COLUMNS
 from tsarena.contestants.params import BaselineParams
 from tsarena.judging.referee import (bootstrap_intervals, confidence_set_pvalues, date_losses, holm, in_confidence_set,
                              mean_ranks, spa_test)
@@ -128,12 +130,41 @@ def test_ar_baseline_finds_the_ar1_coefficient_and_nears_the_oracle():
     for t in range(1, 4000):
         returns[t] = 0.3 * returns[t - 1] + 0.01 * rng.standard_normal()
     windows = _windows(returns)
-    predict, p = autoregression(windows, max_lag=5)
+    fit = autoregression(windows, max_lag=5)
     best = ar1_oracle(returns[windows.ends["test"]], 0.3, 1)
-    assert 1 <= p <= 5
-    assert np.corrcoef(predict(split_windows(windows, "test")), best)[0, 1] > 0.97
-    all_, picks = forecast_all(windows, BaselineParams(ridge_alphas=[1.0, 100.0], ar_max_lag=5))
-    assert set(all_) == set(BASELINES) - WHEN_APPLICABLE and picks["ar"]["lag"] == p  # no news: no sentiment_ridge
+    assert 1 <= fit.chose["lag"] <= 5
+    assert np.corrcoef(fit.predict(split_windows(windows, "test")), best)[0, 1] > 0.97
+    made = fit_all(windows, BaselineParams(ridge_alphas=[1.0, 100.0], ar_max_lag=5))
+    assert set(made) == set(BASELINES) - WHEN_APPLICABLE and made["ar"].chose == fit.chose  # no news: no sentiment_ridge
+    assert set(forecast_all(made, windows)["ar"]) == {"val", "test"}
+
+
+@pytest.mark.parametrize("kind", ["return", "direction"])
+def test_every_baseline_served_as_its_affine_map_forecasts_what_was_scored(kind):
+    """A served model runs a baseline as WindowAffine(coef, intercept): for every baseline in the registry (news
+    columns included), on either target, that module gives the forecast evaluate scored (to float32's precision:
+    sklearn fits and predicts the float32 scaled windows in float32, the served map sums in float64)."""
+    import torch
+
+    from tsarena.contestants.predictions import target_units
+    from tsarena.serving.bundle import Member
+
+    rng = np.random.default_rng(1)
+    returns = 0.01 * rng.standard_normal(1500)
+    windows = _windows(returns)
+    matrix = np.column_stack([windows.matrix, rng.normal(size=(len(returns), 3))]).astype(np.float32)
+    targets = (windows.targets > 0).astype(float) if kind == "direction" else windows.targets
+    meta = {**windows.meta, "target_kind": kind, "features": [*windows.meta["features"], *SENTIMENT_COLUMNS]}
+    windows = Windows(matrix, targets, windows.ends, meta, None)
+    made = fit_all(windows, BaselineParams(ridge_alphas=[1.0, 100.0], ar_max_lag=5))
+    assert set(made) == set(BASELINES)
+    x = split_windows(windows, "test")
+    for name, fit in made.items():
+        module = Member.affine(name, fit.coef, fit.intercept).model
+        with torch.no_grad():
+            served = target_units(module(torch.from_numpy(np.ascontiguousarray(x))).numpy(), kind)
+        scored = fit.predict(x)
+        np.testing.assert_allclose(served, scored, rtol=1e-6, atol=1e-6 * np.abs(scored).max(), err_msg=name)
 
 
 def test_ar1_oracle_sums_the_expected_path_over_the_horizon():

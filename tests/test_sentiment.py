@@ -180,7 +180,7 @@ def arena(tmp_path_factory):
 
     repo = make_repo(tmp_path_factory.mktemp("news") / "repo",
                      {"data": {"synthetic": {"kind": "gbm", "n_days": 2000, "seed": 11}, "news": {"path": NEWS_FILE}},
-                      "arena": {"models": ["lstm"]}})
+                      "arena": {"models": ["lstm"], "ensemble": "inverse_mse", "ensemble_members": ["lstm", "sentiment_ridge"]}})
     prices = synthetic_prices(SyntheticParams(kind="gbm", n_days=2000, seed=11), None)
     return repo, prices
 
@@ -199,6 +199,11 @@ def test_planted_headlines_give_the_sentiment_producer_skill_and_no_row_sees_a_l
     assert "sentiment: " in out and "news sentiment among them" in out, out
     scores = json.loads((repo.path / "data/eval/scores.json").read_text())
     assert scores["sentiment_ridge"]["dm_pvalue_holm"] < 0.05 and scores["sentiment_ridge"]["skill_of_avg"] > 0
+    # the same architecture trained without the news (sentiment.ablate): the news made it significantly better
+    assert scores["lstm"]["news_dm_p_holm"] < 0.05 and scores["lstm"]["news_skill_pct"] > 0, scores["lstm"]
+    assert json.loads((repo.path / "data/eval/metrics.json").read_text())["lstm"]["news_p"] < 0.05
+    report = (repo.path / "data/reports/comparison.md").read_text()
+    assert "## What the news added\n\nNews sentiment made lstm (" in report, report
     # every feature row counts exactly the items stamped after the previous close and before its own
     table = pd.read_parquet(repo.path / "data/features/features.parquet")
     stamps = pd.DatetimeIndex(pd.to_datetime(news["timestamp"], utc=True))
@@ -243,6 +248,32 @@ def test_every_route_serves_a_sentiment_model_with_the_news_as_trained(arena, tm
         model.predict(pd.read_csv(tmp_path / "p.csv"), params={"news": "timestamp,headline\n"})
 
 
+def test_the_ensemble_fuses_the_price_model_with_the_news_model_and_serves_it(arena, tmp_path):
+    """arena.ensemble_members [lstm, sentiment_ridge]: weights fit on validation for both, and the served ensemble
+    (the LSTM's network and the ridge's affine map in one bundle) gives the evaluated forecast of a test day."""
+    from conftest import BIN
+
+    repo, _ = arena
+    weights = json.loads((repo.path / "data/ensemble/weights.json").read_text())
+    assert all(set(w) == {"lstm", "sentiment_ridge"} and w["sentiment_ridge"] > 0 for w in weights.values()), weights
+    members = json.loads((repo.path / "data/ensemble/bundle/members.json").read_text())
+    assert [(m["name"], m["kind"]) for m in members] == [("lstm", "network"), ("sentiment_ridge", "affine")]
+    forecasts = pd.read_parquet(repo.path / "data/eval/forecasts.parquet")
+    ensemble = forecasts[forecasts["model"] == "ensemble"]
+    assert len(ensemble) and ensemble["seed"].nunique() == forecasts[forecasts["model"] == "lstm"]["seed"].nunique()
+    raw = pd.read_parquet(repo.path / "data/raw/prices.parquet")
+    # the served ensemble is the last fold's seed-averaged weights over the served fits: a test day of a one-seed fold
+    row = ensemble.iloc[-40]
+    raw[raw["date"] <= row["date"]].to_csv(tmp_path / "p.csv", index=False)
+    for model, column in (("ensemble", None), ("sentiment_ridge", "sentiment_ridge")):
+        proc = repo.run(str(BIN / "tsarena"), "predict", str(tmp_path / "p.csv"), "--model", model, "--news",
+                        str(repo.path / NEWS_FILE), "--output", "json")
+        (served,) = json.loads(proc.stdout)
+        expected = row if column is None else forecasts[(forecasts["model"] == column) & (forecasts["row"] == row["row"])].iloc[0]
+        assert served["as_of"] == str(row["date"].date())
+        assert served["log_return_1d"] == pytest.approx(expected["forecast"], rel=1e-4, abs=1e-7), model
+
+
 def test_headlines_unrelated_to_returns_and_after_close_news_add_nothing(arena):
     repo, prices = arena
     unrelated = synthetic_news(prices, link=0.0, seed=6)
@@ -251,6 +282,7 @@ def test_headlines_unrelated_to_returns_and_after_close_news_add_nothing(arena):
     repo.dvc("repro")
     scores = json.loads((repo.path / "data/eval/scores.json").read_text())
     assert scores["sentiment_ridge"]["dm_pvalue_holm"] > 0.05, scores["sentiment_ridge"]
+    assert scores["lstm"]["news_dm_p_holm"] > 0.05, scores["lstm"]  # nor to the architecture trained with it
     assert abs(scores["sentiment_ridge"]["skill_of_avg"]) < 1.0, scores["sentiment_ridge"]
 
 

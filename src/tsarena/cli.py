@@ -34,7 +34,7 @@ def local_bundle(model: str) -> Path | None:
     """A trained model on disk: a path (a model folder or its bundle), or a name under <repo>/data/models."""
     root = git_root()
     candidates = [Path(model), Path(model) / "bundle"]
-    if root is not None and "/" not in model:
+    if root is not None and "/" not in model and model_dir(model) is not None:
         candidates.append(root / model_dir(model) / "bundle")
     return next((c for c in candidates if (c / "members.json").is_file()), None)
 

@@ -1,5 +1,6 @@
 """The ensemble (the design documents' "fusion layer, weighted vote"): a producer whose inputs are
-the members' forecasts, with weights fit per fold and seed on validation forecasts only.
+the members' forecasts (architectures, and baselines such as the news-only sentiment_ridge), with weights
+fit per fold and seed on validation forecasts only.
 
 - inverse_mse: weight_m proportional to 1 / validation MSE of member m (Bates & Granger 1969 style).
 - stacking: weights minimising validation MSE subject to w >= 0, sum w = 1 (a constrained
@@ -16,7 +17,7 @@ from scipy.optimize import minimize
 
 from tsarena.core.errors import TsarenaError
 from tsarena.contestants.predictions import fit_key, parse_fit_key, predictions_frame
-from tsarena.contestants.producers import ENSEMBLE
+from tsarena.contestants.producers import BASELINE, ENSEMBLE, kind
 
 
 def inverse_mse_weights(x_val: np.ndarray, y_val: np.ndarray) -> np.ndarray:
@@ -51,6 +52,15 @@ def _aligned(predictions: pd.DataFrame, members: list[str], fold: int, seed: int
         raise TsarenaError(f"member {missing[0] if missing else members} has no {split} forecasts for fold {fold} "
                            f"seed {seed}; run dvc repro", "arena.models")
     return wide.index.to_numpy(), wide[members].to_numpy()
+
+
+def every_seed(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The members' predictions as one table, a baseline's (one deterministic fit per fold, seed 0) repeated for
+    every seed of the trained members: each seed's ensemble combines that seed's networks with the same baseline."""
+    seeds = sorted({s for name, t in tables.items() if kind(name) != BASELINE for s in t["seed"].unique()}) or [0]
+    return pd.concat([part for name, t in tables.items()
+                      for part in ([t.assign(seed=s) for s in seeds] if kind(name) == BASELINE else [t])],
+                     ignore_index=True)
 
 
 def combine(predictions: pd.DataFrame, members: list[str], targets: np.ndarray, method: str

@@ -1,4 +1,5 @@
-"""Blocks shared by the architectures: the forecast head and positional encodings."""
+"""Blocks shared by the architectures: the forecast head and positional encodings; and the affine map of a
+window that is every linear baseline's served form."""
 
 from __future__ import annotations
 
@@ -98,3 +99,17 @@ class GatedResidualNetwork(nn.Module):
             hidden = hidden + self.context(context)
         hidden = self.dropout(self.fc2(nn.functional.elu(hidden)))
         return self.norm(self.skip(a) + nn.functional.glu(self.gate(hidden), dim=-1))
+
+
+class WindowAffine(nn.Module):
+    """A linear baseline as a module: sum(window * coef) + intercept over the scaled window, in float64 (the
+    baseline was fit and evaluated in float64), output in a network's units (a log return, or the logit of
+    P(up)). What a served ensemble runs for a baseline member, so a bundle holds networks and baselines alike."""
+
+    def __init__(self, seq_len: int, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("coef", torch.zeros(seq_len, n_features, dtype=torch.float64))
+        self.register_buffer("intercept", torch.zeros((), dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.double() * self.coef).sum(dim=(1, 2)) + self.intercept

@@ -56,13 +56,21 @@ def predictions_frame(model: str, fold: int, seed: int, forecasts: dict[str, tup
     return pd.concat(parts, ignore_index=True)[PREDICTION_COLUMNS]
 
 
-def concat_tables(parts: list[Path], out: Path) -> None:
-    """Predictions tables -> one file, a table at a time: the stage never holds every fit's forecasts."""
+def concat_tables(parts: list[Path], out: Path, model: str | None = None) -> None:
+    """Predictions tables -> one file, a table at a time: the stage never holds every fit's forecasts.
+    `model`: the producer's name in the file, where the fits ran under another (an architecture's fits
+    without news)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with pq.ParquetWriter(out, pq.read_schema(parts[0])) as writer:
+    schema = pq.read_schema(parts[0])
+    with pq.ParquetWriter(out, schema) as writer:
         for part in parts:
-            writer.write_table(pq.read_table(part))
+            table = pq.read_table(part)
+            if model is not None:
+                field = schema.field("model")
+                table = table.set_column(schema.get_field_index("model"), field, pa.array([model] * len(table), field.type))
+            writer.write_table(table)
 
 
 def empty_predictions() -> pd.DataFrame:

@@ -18,6 +18,7 @@ NEURAL, BASELINE = "neural", "baseline"
 ENSEMBLE = "ensemble"  # the ensemble's name, kind and stage
 ORACLE = "oracle"  # the known optimal forecast of a synthetic source: shown, never ranked or registered
 SPLIT = Path("data/split")
+BASELINE_PREDICTIONS = Path("data/baselines/predictions.parquet")  # every baseline's and the oracle's: one file
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,15 @@ class Producer:
     kind: str  # neural | baseline | ensemble | oracle
     stage: str
     predictions: Path
-    model_dir: Path | None = None  # the served model (trained producers only)
+    model_dir: Path | None = None  # the served model (`bundle/`, `served.json`); the oracle has none
 
 
 def producer(name: str) -> Producer:
     """The row of the table for `name`: a baseline, the oracle, the ensemble, or (any other name) an architecture."""
-    if name in BASELINES or name == ORACLE:
-        return Producer(name, BASELINE if name in BASELINES else ORACLE, "baselines",
-                        Path("data/baselines/predictions.parquet"))
+    if name in BASELINES:
+        return Producer(name, BASELINE, "baselines", BASELINE_PREDICTIONS, BASELINE_PREDICTIONS.parent / "models" / name)
+    if name == ORACLE:
+        return Producer(name, ORACLE, "baselines", BASELINE_PREDICTIONS)
     if name == ENSEMBLE:
         return Producer(name, ENSEMBLE, ENSEMBLE, Path("data/ensemble/predictions.parquet"), Path("data/ensemble"))
     return Producer(name, NEURAL, f"train@{name}", Path("data/predictions") / f"{name}.parquet",
@@ -55,6 +57,17 @@ def predictions_path(name: str) -> Path:
 
 def model_dir(name: str) -> Path:
     return producer(name).model_dir
+
+
+def without_news_path(name: str) -> Path:
+    """An architecture's forecasts from the same fits without the news sentiment features (sentiment.ablate),
+    inside its model folder: present only where the features held news. Evaluate tests what the news added."""
+    return model_dir(name) / "without_news.parquet"
+
+
+def without_news_name(name: str) -> str:
+    """How the fits without news are named in tables and the report."""
+    return f"{name} without news"
 
 
 def tuned_path(name: str) -> Path:

@@ -134,6 +134,9 @@ class SentimentParams(Section):
     # an item stamped at or after the close counts for the next trading day
     close_time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "16:00"
     timezone: str = "America/New_York"  # the market's, where close_time is read
+    # with news: every architecture also fits without the sentiment features (twice the fits), and the
+    # report tests what the news added to each on the same test rows
+    ablate: bool = True
 
     _zone = field_validator("timezone")(_timezone)
 

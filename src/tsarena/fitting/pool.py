@@ -41,10 +41,11 @@ class FitTask:
     forecasts: str  # where the fit writes its predictions table (Parquet)
     mc_samples: int = 0  # Monte Carlo dropout intervals at `levels` on test (uncertainty.mc_samples; 0 = off)
     levels: tuple[float, ...] = ()
+    variant: str = ""  # "" | "without news": the same fit on the matrix less the sentiment columns
 
     @property
     def label(self) -> str:
-        return f"{self.name} fold={self.fold} seed={self.seed}"
+        return f"{self.name}{' ' + self.variant if self.variant else ''} fold={self.fold} seed={self.seed}"
 
     @property
     def cost(self) -> int:

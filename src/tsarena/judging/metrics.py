@@ -171,6 +171,10 @@ DM_PVALUE_HOLM = Metric("dm_pvalue_holm", better="lower", group=EVIDENCE, headli
 # the referee's by the intervals' quantile CRPS (intervals.JUDGED) against the random walk's intervals
 CRPS_SKILL = Metric("crps_skill_pct", better="higher", group=EVIDENCE, headline="crps_skill")
 CRPS_DM_PVALUE_HOLM = Metric("crps_dm_p_holm", better="lower", group=EVIDENCE)
+# what the news added to an architecture (sentiment.ablate): 100 * (1 - RMSE with / RMSE of the same fits without the
+# sentiment features), and its one-sided DM p-value, Holm-adjusted over the architectures; the report's own section
+NEWS_SKILL = Metric("news_skill_pct", better="higher", headline="news_skill")
+NEWS_DM_PVALUE_HOLM = Metric("news_dm_p_holm", better="lower", headline="news_p")
 IN_MCS = Metric("in_mcs", group=EVIDENCE)
 MCS_PVALUE = Metric("mcs_pvalue", better="higher", group=EVIDENCE, headline="mcs_p")
 MAE = Metric("test_mae", better="lower", group=TRADING, selectable=True,

@@ -26,7 +26,7 @@ from tsarena.contestants.baselines import BENCHMARK
 from tsarena.contestants.producers import ORACLE
 from tsarena.judging.intervals import JUDGED, bounds_of, row_crps
 from tsarena.judging.metrics import (CRPS_DM_PVALUE_HOLM, CRPS_SKILL, DM_PVALUE, DM_PVALUE_HOLM, MCS_PVALUE,
-                                     SHARPE_OF_AVG, SKILL)
+                                     NEWS_DM_PVALUE_HOLM, NEWS_SKILL, SHARPE_OF_AVG, SKILL)
 from tsarena.judging.significance import dm_versus
 from tsarena.judging.scoring import score_models
 from tsarena.judging.trading import TRADING_DAYS, neutral_forecast, strategy_returns
@@ -155,6 +155,24 @@ def referee(losses: pd.DataFrame, pnl: dict[str, pd.Series], dm_pvalues: dict[st
         per_model[name] = {MCS_PVALUE: mcs_p[name], DM_PVALUE_HOLM: adjusted.get(name), **intervals}
     return {"block_size": block, "reps": reps, "seed": seed, "n_dates": len(losses),
             "spa_pvalues": spa_test(losses, block, reps, seed), "models": per_model}
+
+
+def news_added(frame: pd.DataFrame, pairs: dict[str, str], horizon: int) -> dict[str, dict]:
+    """What the news added to each architecture: `pairs` maps it to its fits without the sentiment features
+    (same seeds, same test rows, in `frame`). Per architecture: both MSEs (seeds averaged per row, tickers
+    per date, as every DM test here), the RMSE skill of the fits with news over those without (as `skill` over
+    the random walk), and the one-sided DM p-value (H1: with news the loss is lower), Holm-adjusted over the
+    architectures tested."""
+    found, raw = {}, {}
+    for model, blind in pairs.items():
+        losses = date_losses(frame, [model, blind])
+        with_news, without = losses[model].to_numpy(), losses[blind].to_numpy()
+        _, raw[model] = dm_versus(with_news, without, losses.index.to_numpy(), horizon)
+        found[model] = {"mse": float(with_news.mean()), "mse_without_news": float(without.mean()),
+                        NEWS_SKILL: float(100 * (1 - math.sqrt(with_news.mean() / without.mean()))), "news_dm_p": raw[model]}
+    for model, p in holm(raw).items():
+        found[model][NEWS_DM_PVALUE_HOLM] = p
+    return found
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from tsarena.judging.metrics import (DM_PVALUE, DM_PVALUE_HOLM, EVIDENCE, HIGHER_IS_BETTER, IN_MCS, MCS_PVALUE, MEAN_RANK, RMSE, SHARE_OF_ORACLE, SKILL_VS_RW, TRADING, columns)
+from tsarena.judging.metrics import (DM_PVALUE, DM_PVALUE_HOLM, EVIDENCE, HIGHER_IS_BETTER, IN_MCS, MCS_PVALUE, MEAN_RANK,
+                                     NEWS_DM_PVALUE_HOLM, NEWS_SKILL, RMSE, SHARE_OF_ORACLE, SKILL_VS_RW, TRADING, columns)
 from tsarena.judging.scoring import pvalue_text
 from tsarena.contestants.baselines import BENCHMARK
 from tsarena.contestants.producers import BASELINE, ENSEMBLE, NEURAL, ORACLE, kind
@@ -182,15 +183,39 @@ INTERVALS_NOTE = (
     "interval instead of the sign.")
 
 
+NEWS_NOTE = (
+    "Each architecture trained twice on the same folds and seeds: with the news sentiment features and without "
+    "them (`sentiment.ablate`). `news_skill_pct` is the RMSE skill of the fits with news over those without; the "
+    "DM test is one-sided (with news better), Holm-adjusted over the architectures compared.")
+
+
+def news_summary(news: dict[str, dict], alpha: float) -> str:
+    """One sentence: which architectures the news made significantly better."""
+    helped = [f"{m} ({v[NEWS_SKILL]:+.2f}%, p = {pvalue_text(v[NEWS_DM_PVALUE_HOLM])})" for m, v in news.items()
+              if v[NEWS_DM_PVALUE_HOLM] is not None and v[NEWS_DM_PVALUE_HOLM] < alpha]
+    return (f"News sentiment made {', '.join(helped)} significantly better (p < {alpha}, Holm over {len(news)})."
+            if helped else f"News sentiment made no architecture significantly better (p < {alpha}, Holm over "
+                           f"{len(news)}): on these data the headlines add nothing the prices did not already give.")
+
+
+def news_table(news: dict[str, dict]) -> pd.DataFrame:
+    """One row per architecture: its test RMSE with and without the news, the skill the news added and the p-values."""
+    return pd.DataFrame([{"model": m, "rmse with news": math.sqrt(v["mse"]),
+                          "rmse without news": math.sqrt(v["mse_without_news"]), NEWS_SKILL: v[NEWS_SKILL],
+                          "news_dm_p": v["news_dm_p"], NEWS_DM_PVALUE_HOLM: v[NEWS_DM_PVALUE_HOLM]}
+                         for m, v in news.items()])
+
+
 EXPLAIN_OFF = "Off (`explain.enabled: false`): run `dvc exp run -S explain.enabled=true` to see it."
 
 
 def to_markdown(table: pd.DataFrame, title: str, verdict_text: str, champion_note: str,
                 folds: pd.DataFrame | None = None, metric: str = "", intervals: pd.DataFrame | None = None,
-                explained: tuple[str, pd.DataFrame] | None = None) -> str:
+                explained: tuple[str, pd.DataFrame] | None = None, news: tuple[str, pd.DataFrame] | None = None) -> str:
     """The report: verdict, the ranking with its evidence, trading and compute (± is the std across
-    seeds), the prediction intervals, what each model looks at (its note and table; None: explain is
-    off), the metric per fold, champion."""
+    seeds), the prediction intervals, what the news added (its summary and table; None: no news or no
+    ablation), what each model looks at (its note and table; None: explain is off), the metric per fold,
+    champion."""
 
     evidence = [c for c in table.columns if c.removesuffix("_std") in EVIDENCE_COLUMNS]
     rest = ["model", *[c for c in table.columns if c not in evidence]]
@@ -198,6 +223,8 @@ def to_markdown(table: pd.DataFrame, title: str, verdict_text: str, champion_not
              f"## {title}: trading and compute\n\n{markdown_table(table[rest])}"]
     if intervals is not None and len(intervals):
         parts.append(f"## How sure: prediction intervals (test)\n\n{INTERVALS_NOTE}\n\n{markdown_table(intervals)}")
+    if news is not None:
+        parts.append(f"## What the news added\n\n{news[0]} {NEWS_NOTE}\n\n{markdown_table(news[1])}")
     parts.append("## What each model looks at\n\n" + (EXPLAIN_OFF if explained is None else
                                                           f"{explained[0]}\n\n{markdown_table(explained[1])}"))
     if folds is not None:

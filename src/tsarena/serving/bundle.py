@@ -1,11 +1,12 @@
 """The self-contained model: raw prices in, forecast per ticker out.
 
 A bundle folder carries everything between the two: the feature params and names, the fitted
-scaler, window length, target kind and horizon (`preprocess.json`), and one or more member
-networks as state dicts plus their config (`members.json`, `member_<i>.pt`; loaded weights-only,
-never unpickled), and for a return target its interval calibration (`calibration.json`: the served fit's
-validation residuals and the levels, judging.intervals' split conformal). One network is a bundle of one member with weight 1; the ensemble is a bundle of
-its members with their weights. `tsarena predict`, the MLflow pyfunc and `mlflow models serve` all
+scaler, window length, target kind and horizon (`preprocess.json`); one or more members as state dicts
+plus their config (`members.json`, `member_<i>.pt`; loaded weights-only, never unpickled), each a network
+or a linear baseline as the affine map of the window it is; and for a return target its interval
+calibration (`calibration.json`: the served fit's validation residuals and the levels, judging.intervals'
+split conformal). One model is a bundle of one member with weight 1; the ensemble is a bundle of its
+members with their weights. `tsarena predict`, the MLflow pyfunc and `mlflow models serve` all
 run `Bundle.forecast` on the table as the user gave it (`input_prices` is the one normalisation, the
 same checks as `data.source: csv`), so they agree to the last digit, and none reads the workspace.
 The MLflow signature therefore declares outputs only: an input schema would make MLflow rename-check,
@@ -46,6 +47,9 @@ def input_prices(raw: pd.DataFrame, where: str, extras: list[str], labels: pd.Se
     return prices, basis
 
 
+NETWORK, AFFINE = "network", "affine"  # a member's kind: an architecture, or a linear baseline's affine map
+
+
 @dataclass
 class Member:
     name: str
@@ -53,6 +57,31 @@ class Member:
     dims: dict[str, Any]
     weight: float
     model: Any
+    kind: str = NETWORK
+
+    @classmethod
+    def affine(cls, name: str, coef: np.ndarray, intercept: float, weight: float = 1.0) -> Member:
+        """A linear baseline (contestants.baselines.BaselineFit's affine form) as a member."""
+        import torch
+
+        from tsarena.contestants.layers import WindowAffine
+
+        dims = {"seq_len": coef.shape[0], "n_features": coef.shape[1]}
+        model = WindowAffine(**dims)
+        model.load_state_dict({"coef": torch.from_numpy(np.asarray(coef, dtype=np.float64)),
+                               "intercept": torch.tensor(float(intercept), dtype=torch.float64)})
+        return cls(name, {}, dims, weight, model.eval(), AFFINE)
+
+
+def build_member(spec: dict[str, Any]) -> Any:
+    """A member's module from its entry in members.json (weights not yet loaded)."""
+    if spec.get("kind", NETWORK) == AFFINE:
+        from tsarena.contestants.layers import WindowAffine
+
+        return WindowAffine(**spec["dims"])
+    from tsarena.contestants.registry import build_model
+
+    return build_model(spec["name"], spec["params"], spec["dims"])
 
 
 def calibration(forecasts: pd.DataFrame, targets: np.ndarray, target_kind: str, levels: list[float]) -> dict | None:
@@ -92,7 +121,7 @@ class Bundle:
         members = []
         for i, m in enumerate(self.members):
             torch.save(m.model.state_dict(), folder / f"member_{i}.pt")
-            members.append({"name": m.name, "params": m.params, "dims": m.dims, "weight": m.weight,
+            members.append({"name": m.name, "kind": m.kind, "params": m.params, "dims": m.dims, "weight": m.weight,
                             "file": f"member_{i}.pt"})
         (folder / "members.json").write_text(json.dumps(members, indent=1))
 
@@ -100,16 +129,14 @@ class Bundle:
     def load(cls, folder: str | Path) -> Bundle:
         import torch
 
-        from tsarena.contestants.registry import build_model
-
         folder = Path(folder)
         if not (folder / "members.json").is_file():
             raise TsarenaError("not a tsarena model (no members.json)", str(folder))
         members = []
         for m in json.loads((folder / "members.json").read_text()):
-            model = build_model(m["name"], m["params"], m["dims"])
+            model = build_member(m)
             model.load_state_dict(torch.load(folder / m["file"], weights_only=True, map_location="cpu"))
-            members.append(Member(m["name"], m["params"], m["dims"], m["weight"], model.eval()))
+            members.append(Member(m["name"], m["params"], m["dims"], m["weight"], model.eval(), m.get("kind", NETWORK)))
         calibrated = folder / "calibration.json"
         return cls(json.loads((folder / "preprocess.json").read_text()), members,
                    json.loads(calibrated.read_text()) if calibrated.is_file() else None)

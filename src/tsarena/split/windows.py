@@ -230,6 +230,19 @@ def write_scaled_fold(path: str | Path, k: int, out: Path, chunk_rows: int = 65_
     return out
 
 
+def write_without_columns(matrix: Path, drop: list[int], out: Path, chunk_rows: int = 65_536) -> Path:
+    """A copy of a scaled fold matrix (write_scaled_fold's) without the columns `drop`, chunk by chunk: the
+    same fit's inputs less some features (what the news added: the fit without its sentiment columns)."""
+    source = np.load(matrix, mmap_mode="r")
+    keep = np.setdiff1d(np.arange(source.shape[1]), drop)
+    target = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(source.shape[0], len(keep)))
+    for start in range(0, len(source), chunk_rows):
+        target[start : start + chunk_rows] = source[start : start + chunk_rows][:, keep]
+    target.flush()
+    del target
+    return out
+
+
 def load_fold(path: str | Path, k: int, scaled: Path | None = None) -> Windows:
     """Fold k (from 1) as Windows: the matrix scaled with that fold's own training statistics.
 
