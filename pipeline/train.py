@@ -1,8 +1,8 @@
 """train@<model>: fit one registered architecture on every fold x seed; forecast validation and test.
 
 Usage: python pipeline/train.py <model>. One MLflow parent run per execution (named after the model),
-one nested run per fit (`lstm fold=1 seed=42`). The fits run in `train.jobs` processes, with results
-identical to running them one after another. The served model: the last fold's best seed on validation.
+one nested run per fit (`lstm fold=1 seed=42`). The fits run in `train.jobs` processes, or as tasks on a Ray
+cluster (train.backend ray), with results identical to running them one after another. The served model: the last fold's best seed on validation.
 With news sentiment among the features (and sentiment.ablate), every fit runs a second time without the
 sentiment columns: those forecasts (data/models/<model>/without_news.parquet) are what evaluate weighs the
 news against; they are neither logged as runs nor served.
@@ -17,6 +17,7 @@ import pandas as pd
 
 from tsarena import config
 from tsarena.core.errors import StageInterrupted, TsarenaError, stage_main
+from tsarena.fitting.cluster import Cluster, connect
 from tsarena.fitting.pool import FitTask, resolve_jobs, run_tasks
 from tsarena.fitting.fit import N_PARAMETERS, TUNE_TRIALS, check_batch, served_fit
 from tsarena.core.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
@@ -49,6 +50,7 @@ def main() -> None:
     news = [i for i, f in enumerate(meta["features"]) if f in SENTIMENT_COLUMNS] if ablate else []
     folds, n_fits = range(1, meta["n_folds"] + 1), meta["n_folds"] * len(train.seeds) * (2 if news else 1)
     jobs = resolve_jobs(train.jobs, train.threads, n_fits, train.devices, train.num_nodes)
+    cluster = Cluster.from_params(train)
 
     from tsarena.serving.bundle import Bundle, Member, calibration  # heavy imports only once params and data are known good
     from tsarena.serving.mlflow_model import log_bundle, signature_example
@@ -74,19 +76,22 @@ def main() -> None:
         tasks_run = tasks + blind
         # side by side, there is no progress bar: a line per epoch
         reporters = [epoch_reporter(t.label, (lambda row, r=r: runs.log_epoch(r, row)) if r else (lambda row: None),
-                                    lines=jobs > 1) for t, r in zip(tasks_run, run_ids)]
-        progress(f"train@{name}: {n_fits} fit(s), {jobs} at a time, {train.threads} thread(s) each", runs.enabled)
+                                    lines=jobs > 1 or cluster is not None) for t, r in zip(tasks_run, run_ids)]
+        where = f"on {connect(cluster)}" if cluster else f"{jobs} at a time"
+        progress(f"train@{name}: {n_fits} fit(s), {where}, {train.threads} thread(s) each", runs.enabled)
 
         def done(i: int, result) -> None:
             best = min(result.fit.history, key=lambda row: row["val_loss"])
             if run_ids[i] is not None:
                 runs.close_child(run_ids[i], {"best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
                                               "kept_val_loss": result.fit.val_loss,
-                                              "model.n_parameters": result.n_parameters, "train_seconds": result.seconds})
-            progress(f"{tasks_run[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s", runs.enabled)
+                                              "model.n_parameters": result.n_parameters, "train_seconds": result.seconds},
+                                 {"ray.node_id": result.node} if result.node else None)
+            node = f" on Ray node {result.node[:12]}" if result.node else ""
+            progress(f"{tasks_run[i].label}: {len(result.fit.history)} epochs in {result.seconds:.1f} s{node}", runs.enabled)
 
         try:
-            results = run_tasks(tasks_run, jobs, train.threads, lambda i, row: reporters[i](row), done)
+            results = run_tasks(tasks_run, jobs, train.threads, lambda i, row: reporters[i](row), done, cluster)
         except StageInterrupted:
             runs.end_open_children("KILLED")
             raise

@@ -67,26 +67,30 @@ def main() -> None:
         if not complete:
             raise TsarenaError(f"none of {len(records)} trials completed (all pruned or invalid): widen the space or "
                                "raise tune.trials", f"tune.space.{name}")
-        chosen, chosen_train = configuration(name, base, train, study.best_trial.params)
+        best = study.best_trial  # read now: a journal file goes with the scratch folder
+        chosen, chosen_train = configuration(name, base, train, best.params)
         cost = {"trials": len(records), "complete": len(complete),
                 "pruned": sum(r["state"] == "PRUNED" for r in records)}
         # timings go to MLflow only: the tracked output is a pure function of its inputs
-        timing = {"wall_seconds": time.perf_counter() - started_wall, "cpu_seconds": cpu_seconds() - started_cpu,
+        # on Ray the trials' CPU time is spent on the cluster, not by this process or its children
+        local = train.backend == "local"
+        timing = {"wall_seconds": time.perf_counter() - started_wall,
+                  **({"cpu_seconds": cpu_seconds() - started_cpu} if local else {}),
                   "workers": len({r["pid"] for r in records if r["pid"]})}
         runs.log_trials(parent, f"tune {name}", records)
-        runs.log_metrics({"best_val_loss": study.best_value, "tune.trials": cost["trials"],
-                          "tune.pruned": cost["pruned"], "tune.cpu_seconds": timing["cpu_seconds"],
+        runs.log_metrics({"best_val_loss": best.value, "tune.trials": cost["trials"], "tune.pruned": cost["pruned"],
+                          **({"tune.cpu_seconds": timing["cpu_seconds"]} if local else {}),
                           "tune.workers": timing["workers"]})
         searched_train = {k: getattr(chosen_train, k) for k in tune.train_space}
         chosen_keys = {**{f"chosen.{name}.{k}": v for k, v in chosen.items()},
                        **{f"chosen.train.{k}": v for k, v in searched_train.items()}}
         runs.log_tags({k: str(v) for k, v in chosen_keys.items()})
         out.update(params=chosen, train=searched_train, **cost,
-                   best_trial=study.best_trial.number, best_val_loss=study.best_value, study=study_name)
+                   best_trial=best.number, best_val_loss=best.value, study=study_name)
         write_json(tuned_path(name), out)
+    where = f"{timing['cpu_seconds']:.0f} CPU s" if local else f"{timing['workers']} Ray worker(s)"
     print(f"tune@{name}: {cost['trials']} trials ({cost['pruned']} pruned) in {timing['wall_seconds']:.0f} s, "
-          f"{timing['cpu_seconds']:.0f} CPU s; best trial {study.best_trial.number} (val loss {study.best_value:.5f}): "
-          f"{chosen_keys}")
+          f"{where}; best trial {best.number} (val loss {best.value:.5f}): {chosen_keys}")
 
 
 if __name__ == "__main__":

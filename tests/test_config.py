@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("train", {"threads": 0}, "train.threads", "greater than or equal to 1"),
         ("train", {"threads": "all"}, "train.threads", "valid integer"),
         ("train", {"jobs": 0}, "train.jobs", "auto or a number of processes from 1 to 1024, got 0"),
+        ("train", {"backend": "dask"}, "train.backend", "Input should be 'local' or 'ray'"),
+        ("train", {"gpus_per_fit": -0.25}, "train.gpus_per_fit", "greater than or equal to 0"),
         ("train", {"jobs": "max"}, "train.jobs", "auto or a number of processes from 1 to 1024, got 'max'"),
         ("train", {"compile": "sometimes"}, "train.compile", "valid boolean"),
         ("window", {"folds": 0}, "window.folds", "greater than or equal to 1"),

@@ -152,14 +152,15 @@ def test_tuning_lists_every_training_param_it_trains_with():
     assert not {"train.seeds", "train", *SPEED_ONLY} & listed
 
 
-def test_training_lists_every_training_param_but_the_speed_knob():
-    """train.jobs changes no result (fits are bit-identical side by side), so editing it re-runs nothing;
-    every other train field changes a fit and is listed."""
+def test_training_lists_every_training_param_but_the_speed_knobs():
+    """train.jobs and where the fits run (backend, the Ray cluster, the GPU share) change no result (fits are
+    bit-identical side by side and on Ray), so editing them re-runs nothing; every other train field changes a
+    fit and is listed."""
     from tsarena.config import SPEED_ONLY
     from tsarena.fitting.params import TrainParams
 
     listed = set(stages()["train@lstm"]["params"])
-    assert SPEED_ONLY == ("train.jobs",)
+    assert SPEED_ONLY == ("train.jobs", "train.backend", "train.ray_address", "train.gpus_per_fit")
     assert {f"train.{field}" for field in TrainParams.model_fields} - set(SPEED_ONLY) <= listed
     assert not {"train", *SPEED_ONLY} & listed
 

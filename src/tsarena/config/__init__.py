@@ -36,7 +36,7 @@ SECTIONS: dict[str, str] = {
     "tracking": "tsarena.tracking.params:TrackingParams",
 }
 # params that change how fast a stage runs, never what it computes: not in dvc.yaml, not logged as run params
-SPEED_ONLY = ("train.jobs",)
+SPEED_ONLY = ("train.jobs", "train.backend", "train.ray_address", "train.gpus_per_fit")
 
 
 def section_model(name: str) -> type[BaseModel]:

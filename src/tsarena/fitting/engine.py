@@ -54,10 +54,18 @@ def loader(ends: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0) -> D
     return DataLoader(torch.as_tensor(ends, dtype=torch.long), sampler=sampler, batch_size=None)
 
 
-def as_tensor(array: np.ndarray) -> torch.Tensor:
-    """A float32 tensor sharing memory with `array` where possible (read-only arrays are copied)."""
+def as_tensor(array: np.ndarray, shared: bool = False) -> torch.Tensor:
+    """A float32 tensor sharing memory with `array` where possible. A read-only array is copied, unless
+    `shared`: then it is used in place and never written (a fold's matrix in Ray's object store, read by
+    every fit of the fold; torch warns of what it cannot know, that nothing here writes to it)."""
     array = np.ascontiguousarray(array, dtype=np.float32)
-    return torch.from_numpy(array if array.flags.writeable else array.copy())
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    if not shared:
+        return torch.from_numpy(array.copy())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def loss_function(target_kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -104,8 +112,8 @@ class Forecaster(L.LightningModule):
         self.loss = loss
         self.scales = {"train": 1.0, "val": 1.0, **(scales or {})}
         # no copy when the arrays are already float32 and contiguous (as the window stage writes them)
-        self.register_buffer("matrix", as_tensor(matrix), persistent=False)
-        self.register_buffer("targets", as_tensor(targets), persistent=False)
+        self.register_buffer("matrix", as_tensor(matrix, shared=True), persistent=False)
+        self.register_buffer("targets", as_tensor(targets, shared=True), persistent=False)
         self.register_buffer("offsets", torch.arange(-seq_len + 1, 1), persistent=False)
         self.loss_sums = {"train": torch.zeros(()), "val": torch.zeros(())}
         self.counts = {"train": 0, "val": 0}

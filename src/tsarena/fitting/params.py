@@ -39,6 +39,14 @@ class TrainParams(Section):
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024):
             return value
         raise ValueError(f"auto or a number of processes from 1 to 1024, got {value!r}")
+    # where the fits (and tuning trials) run: `local` processes (train.jobs of them) or tasks on a Ray cluster,
+    # the same numbers either way; a speed knob like jobs
+    backend: Literal["local", "ray"] = "local"
+    # backend ray: the cluster's address (host:port of its head, as `ray start --head` prints); null:
+    # $RAY_ADDRESS, else a Ray instance started on this machine for the stage
+    ray_address: str | None = None
+    # backend ray: each fit's share of a GPU (0.25: four small fits share one); 0: fits on CPUs only
+    gpus_per_fit: Annotated[float, Field(ge=0, le=64)] = 0.0
     # one model (and one MLflow run) per seed; evaluate reports mean, std, min and max across them
     seeds: Annotated[list[int], Field(min_length=1, max_length=100)] = Field(default_factory=lambda: [42])
 

@@ -1,6 +1,9 @@
 """The one worker pool: a stage's fits (folds x seeds) or tuning trials, one after another or in worker
-processes, with the same results either way. A task is picklable plain data with a `label`, a `cost`
-(the costliest start first) and `run(report)`; `report` sends a row (an epoch) back as it lands.
+processes, with the same results either way; or, with a Cluster, as tasks on Ray (cluster.py). A task is
+picklable plain data with a `label`, a `cost` (the costliest start first), the `source` of the windows it
+reads and `windows()` to load them, `compute(windows, report)` (the work, anywhere; `report` sends a row,
+an epoch, back as it lands) and `deliver(payload)` (what this machine keeps of it: files, the result);
+`run(report)` is all three in one process.
 
 A fit's numbers depend on its intra-op thread count (`train.threads`: reductions split differently),
 never on how many fits run beside it, so `train.jobs` is a speed knob only. Workers map each fold's
@@ -51,8 +54,42 @@ class FitTask:
     def cost(self) -> int:
         return self.fold  # later folds train on more data
 
+    @property
+    def source(self) -> tuple[str, int, str]:
+        return self.split, self.fold, self.matrix
+
+    def windows(self) -> Any:
+        """The fold, mapped from its scaled matrix (shared pages, no copy)."""
+        from tsarena.split.windows import load_fold
+
+        return load_fold(self.split, self.fold, scaled=Path(self.matrix))
+
+    def compute(self, windows: Any, report: Callable[[dict], None] | None = None) -> tuple[FitResult, Any]:
+        """Train, forecast: the result and the forecasts (a predictions table)."""
+        import torch
+
+        from tsarena.contestants.registry import n_parameters
+        from tsarena.fitting.fit import fit_one
+        from tsarena.fitting.params import TrainParams
+
+        started = time.perf_counter()
+        fit = fit_one(self.name, self.params, windows, TrainParams.model_validate(self.train), self.seed, report,
+                      mc_samples=self.mc_samples, levels=self.levels)
+        seconds = time.perf_counter() - started
+        buffer = io.BytesIO()
+        torch.save(fit.model.state_dict(), buffer)
+        result = FitResult(replace(fit, model=None, predictions=None), buffer.getvalue(), seconds,
+                           n_parameters(fit.model))
+        return result, fit.predictions
+
+    def deliver(self, payload: tuple[FitResult, Any]) -> FitResult:
+        """The forecasts to their file; the result back."""
+        result, forecasts = payload
+        forecasts.to_parquet(self.forecasts, index=False)
+        return result
+
     def run(self, report: Callable[[dict], None] | None = None) -> FitResult:
-        return run_task(self, report)
+        return self.deliver(self.compute(self.windows(), report))
 
 
 @dataclass
@@ -64,6 +101,7 @@ class FitResult:
     state: bytes
     seconds: float
     n_parameters: int
+    node: str = ""  # the Ray node that ran it (train.backend ray); "" on this machine
 
     def restore(self) -> Any:
         """The Fit with its model rebuilt from the weights (bit-identical to the trained one)."""
@@ -94,27 +132,6 @@ def resolve_jobs(jobs: int | str, threads: int, n_fits: int, devices: int = 1, n
         return 1
     wanted = max(1, cores() // threads) if jobs == "auto" else int(jobs)
     return max(1, min(wanted, n_fits))
-
-
-def run_task(task: FitTask, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
-    """One fit, in whichever process: load the fold (mapped), train, write the forecasts, hand back
-    plain data."""
-    import torch
-
-    from tsarena.fitting.params import TrainParams
-    from tsarena.fitting.fit import fit_one
-    from tsarena.contestants.registry import n_parameters
-    from tsarena.split.windows import load_fold
-
-    windows = load_fold(task.split, task.fold, scaled=Path(task.matrix))
-    started = time.perf_counter()
-    fit = fit_one(task.name, task.params, windows, TrainParams.model_validate(task.train), task.seed, on_epoch,
-                  mc_samples=task.mc_samples, levels=task.levels)
-    seconds = time.perf_counter() - started
-    fit.predictions.to_parquet(task.forecasts, index=False)
-    buffer = io.BytesIO()
-    torch.save(fit.model.state_dict(), buffer)
-    return FitResult(replace(fit, model=None, predictions=None), buffer.getvalue(), seconds, n_parameters(fit.model))
 
 
 def _die_with_parent(parent: int) -> None:
@@ -150,12 +167,17 @@ def _serve(tasks: Any, events: Any, threads: int, parent: int) -> None:
 
 
 def run_tasks(tasks: list[Any], jobs: int, threads: int, on_epoch: Callable[[int, dict], None] | None = None,
-              on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+              on_done: Callable[[int, Any], None] | None = None, cluster: Any = None) -> list[Any]:
     """Run every task (`threads` torch threads each); returns results in task order. Callbacks run in this
     process (index, payload): on_epoch as each epoch lands, on_done as each task ends (in completion order).
-    Workers die with this process, ignore Ctrl-C (this process decides), and a dead one fails the stage."""
+    Workers die with this process, ignore Ctrl-C (this process decides), and a dead one fails the stage.
+    With a `cluster` (cluster.Cluster) the tasks run on Ray instead, `jobs` unused: Ray schedules them."""
     on_epoch = on_epoch or (lambda index, row: None)
     on_done = on_done or (lambda index, result: None)
+    if cluster is not None:
+        from tsarena.fitting.cluster import run_on_ray
+
+        return run_on_ray(tasks, cluster, threads, on_epoch, on_done)
     import torch
 
     results: dict[int, FitResult] = {}

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from pydantic import ValidationError
 
+from tsarena.core.errors import TsarenaError
 from tsarena.fitting.params import SearchChoice, Space, TrainParams, TuneParams
 from tsarena.fitting.pool import run_tasks
 from tsarena.split.windows import Windows, load_fold
@@ -117,13 +118,26 @@ class TrialShare:
     def cost(self) -> int:
         return self.n_trials
 
-    def run(self, report: Any = None) -> int:
+    @property
+    def source(self) -> tuple[str, int, None]:
+        return self.split, 1, None
+
+    def windows(self) -> Windows:
+        return load_fold(self.split, 1)
+
+    def compute(self, windows: Windows, report: Any = None) -> int:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         tune = TuneParams.model_validate(self.tune)
         study = make_study(self.study_name, tune, open_storage(self.storage_url, self.journal))
-        objective = Objective(self.name, self.base, TrainParams.model_validate(self.train), tune, load_fold(self.split, 1))
-        study.optimize(objective, n_trials=self.n_trials)
+        study.optimize(Objective(self.name, self.base, TrainParams.model_validate(self.train), tune, windows),
+                       n_trials=self.n_trials)
         return self.n_trials
+
+    def deliver(self, payload: int) -> int:
+        return payload
+
+    def run(self, report: Any = None) -> int:
+        return self.deliver(self.compute(self.windows(), report))
 
 
 def open_storage(url: str | None, journal: str | None) -> Any:
@@ -139,18 +153,28 @@ def open_storage(url: str | None, journal: str | None) -> Any:
 
 def run_study(study_name: str, name: str, base: dict, train: TrainParams, tune: TuneParams, split: str,
               journal: str | None) -> optuna.Study:
-    """Exactly `tune.trials` trials (complete or pruned), shared among `tune.jobs` processes; returns the study.
+    """Exactly `tune.trials` trials (complete or pruned), shared among `tune.jobs` processes (or Ray tasks, with
+    train.backend ray); returns the study.
 
-    With one job and no storage the study lives in memory and is exactly reproducible (seeded TPE,
-    seeded fits). Several jobs share a journal file (or `tune.storage`): faster, and TPE then sees
-    trials in an order that depends on timing, as in any parallel search.
+    With one local job and no storage the study lives in memory and is exactly reproducible (seeded TPE,
+    seeded fits). Several jobs, or Ray tasks, share a journal file (or `tune.storage`): faster, and TPE then
+    sees trials in an order that depends on timing, as in any parallel search. A journal file is shared by
+    the processes of one host: a Ray cluster of several hosts needs `tune.storage` (a database).
     """
+    from tsarena.fitting.cluster import Cluster, hosts
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(tune.storage, journal if tune.jobs > 1 else None)
+    cluster = Cluster.from_params(train)
+    if cluster is not None and tune.storage is None and len(hosts(cluster)) > 1:
+        raise TsarenaError(f"the Ray cluster spans {len(hosts(cluster))} hosts, and a journal file is shared only "
+                           "by one host's processes: set tune.storage to a database every host reaches "
+                           "(e.g. postgresql://user@host/optuna)", "tune.storage")
+    shared = tune.jobs > 1 or cluster is not None
+    storage = open_storage(tune.storage, journal if shared else None)
     study = make_study(study_name, tune, storage)
     if not study.trials:
         study.enqueue_trial(defaults_trial(name, base, train, tune))
-    if tune.jobs == 1:
+    if not shared:
         import torch
 
         torch.set_num_threads(train.threads)
@@ -159,5 +183,6 @@ def run_study(study_name: str, name: str, base: dict, train: TrainParams, tune: 
     shares = [tune.trials // tune.jobs + (i < tune.trials % tune.jobs) for i in range(tune.jobs)]  # exactly the budget
     tasks = [TrialShare(study_name, tune.storage, journal, name, base, train.model_dump(mode="json"),
                         tune.model_dump(mode="json"), split, share) for share in shares if share]
-    run_tasks(tasks, len(tasks), train.threads)  # a trial's fit is the fit train@ would run with these threads
+    # a trial's fit is the fit train@ would run with these threads
+    run_tasks(tasks, len(tasks), train.threads, cluster=cluster)
     return optuna.load_study(study_name=study_name, storage=storage)

@@ -116,14 +116,15 @@ class StageRuns:
                 self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, int(row["epoch"]))
                                                        for k, v in row.items() if k != "epoch"])
 
-    def close_child(self, run_id: str | None, metrics: dict[str, float]) -> None:
-        """A fit's final metrics, and its run FINISHED."""
+    def close_child(self, run_id: str | None, metrics: dict[str, float], tags: dict[str, str] | None = None) -> None:
+        """A fit's final metrics (and tags: where it ran), and its run FINISHED."""
         if self.enabled:
-            from mlflow.entities import Metric
+            from mlflow.entities import Metric, RunTag
 
             now = int(time.time() * 1000)
             with self.guard(f"closing run {self.open_runs[run_id]}"):
-                self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+                self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                                      tags=[RunTag(k, v) for k, v in (tags or {}).items()])
                 self.client.set_terminated(run_id, "FINISHED")
             del self.open_runs[run_id]
 
