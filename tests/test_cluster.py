@@ -155,17 +155,23 @@ def test_fits_run_on_both_nodes_and_equal_the_local_pools_bit_for_bit(arena):
     assert all(run["node"] is None for run in local_runs.values())
 
 
-def test_a_node_killed_mid_stage_is_survived_with_the_same_bytes(arena):
-    repo, local, nodes = arena
+def kill_mid_stage(repo, nodes: Nodes, node: str) -> tuple[int, str, str]:
+    """`dvc repro` of train@lstm, and `node` killed while it trains a fit: (exit code, stdout, stderr)."""
     proc = subprocess.Popen([str(BIN / "dvc"), "repro", "--force", "--single-item", "train@lstm"], cwd=repo.path,
                             env=repo.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: nodes.running("node2"), 120, "fit running on node2")
-        nodes.kill("node2")
+        wait_until(lambda: nodes.running(node), 120, f"fit running on {node}")
+        nodes.kill(node)
         out, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return proc.returncode, out, err
+
+
+def test_a_node_killed_mid_stage_is_survived_with_the_same_bytes(arena):
+    repo, local, nodes = arena
+    returncode, out, err = kill_mid_stage(repo, nodes, "node2")
+    assert returncode == 0, out[-3000:] + err[-3000:]
     assert digests(repo) == local
     _, runs = fit_runs(repo)
     assert {name: len(run["curve"]) for name, run in runs.items()} == {name: 3 for name in runs}  # one attempt each
@@ -218,15 +224,8 @@ def test_a_node_with_other_code_fails_the_stage_with_one_line(arena, tmp_path):
 
 def test_the_head_lost_is_one_error_line_no_output_and_the_next_repro_reruns_cleanly(arena):
     repo, local, nodes = arena
-    proc = subprocess.Popen([str(BIN / "dvc"), "repro", "--force", "--single-item", "train@lstm"], cwd=repo.path,
-                            env=repo.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until(lambda: nodes.running("head"), 120, "fit running on the head")
-        nodes.kill("head")
-        out, err = proc.communicate(timeout=180)
-    finally:
-        proc.kill()
-    assert proc.returncode != 0
+    returncode, out, err = kill_mid_stage(repo, nodes, "head")
+    assert returncode != 0
     errors = [line for line in (out + err).splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: lost the Ray cluster's head at {nodes.address}") and \
         errors[0].endswith("(train.ray_address)"), out[-2000:] + err[-3000:]

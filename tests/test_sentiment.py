@@ -250,7 +250,8 @@ def test_every_route_serves_a_sentiment_model_with_the_news_as_trained(arena, tm
 
 def test_the_ensemble_fuses_the_price_model_with_the_news_model_and_serves_it(arena, tmp_path):
     """arena.ensemble_members [lstm, sentiment_ridge]: weights fit on validation for both, and the served ensemble
-    (the LSTM's network and the ridge's affine map in one bundle) gives the evaluated forecast of a test day."""
+    (the LSTM's network and the ridge's affine map in one bundle) gives the evaluated forecast of a test day, from
+    `tsarena predict --news` and over HTTP with the news as the request's params."""
     from conftest import BIN
 
     repo, _ = arena
@@ -265,13 +266,39 @@ def test_the_ensemble_fuses_the_price_model_with_the_news_model_and_serves_it(ar
     # the served ensemble is the last fold's seed-averaged weights over the served fits: a test day of a one-seed fold
     row = ensemble.iloc[-40]
     raw[raw["date"] <= row["date"]].to_csv(tmp_path / "p.csv", index=False)
+    printed = {}
     for model, column in (("ensemble", None), ("sentiment_ridge", "sentiment_ridge")):
         proc = repo.run(str(BIN / "tsarena"), "predict", str(tmp_path / "p.csv"), "--model", model, "--news",
                         str(repo.path / NEWS_FILE), "--output", "json")
-        (served,) = json.loads(proc.stdout)
+        (printed[model],) = json.loads(proc.stdout)
         expected = row if column is None else forecasts[(forecasts["model"] == column) & (forecasts["row"] == row["row"])].iloc[0]
-        assert served["as_of"] == str(row["date"].date())
-        assert served["log_return_1d"] == pytest.approx(expected["forecast"], rel=1e-4, abs=1e-7), model
+        assert printed[model]["as_of"] == str(row["date"].date())
+        assert printed[model]["log_return_1d"] == pytest.approx(expected["forecast"], rel=1e-4, abs=1e-7), model
+    # over HTTP: `mlflow models serve` of the logged ensemble, the news as the request's params
+    import subprocess
+    import urllib.request
+
+    import mlflow
+
+    from conftest import free_port, stop, wait_http
+
+    (run,) = [r for r in mlflow.MlflowClient(repo.mlflow_uri).search_runs(["1"], "attributes.run_name = 'ensemble'")
+              if "model_uri" in r.data.tags][:1]
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", json.loads(run.data.tags["model_uri"]),
+                             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
+                            env=repo.env(MLFLOW_TRACKING_URI=repo.mlflow_uri), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc)
+        body = {"dataframe_split": json.loads(pd.read_csv(tmp_path / "p.csv").to_json(orient="split", index=False)),
+                "params": {"news": (repo.path / NEWS_FILE).read_text()}}
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        (over_http,) = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+    finally:
+        stop(proc)
+    assert over_http["log_return_1d"] == printed["ensemble"]["log_return_1d"]
 
 
 def test_headlines_unrelated_to_returns_and_after_close_news_add_nothing(arena):
