@@ -127,6 +127,20 @@ def arena(tmp_path_factory):
         nodes.stop()
 
 
+@pytest.mark.parametrize("address, what", [
+    (f"127.0.0.1:{free_port()}", "nothing answers at 127.0.0.1:"), ("ray://head:10001", "a Ray Client address"),
+    ("head-without-port", "expected the head's host:port")])
+def test_a_cluster_that_cannot_be_reached_is_one_error_at_once(address, what):
+    """Ray itself retries an unreachable address for minutes before it says anything."""
+    from tsarena.core.errors import TsarenaError
+    from tsarena.fitting.cluster import Cluster, connect
+
+    started = time.monotonic()
+    with pytest.raises(TsarenaError, match=what) as error:
+        connect(Cluster(address))
+    assert error.value.where == "train.ray_address" and time.monotonic() - started < 10
+
+
 def fit_runs(repo) -> tuple[list, dict[str, dict]]:
     """The newest train@lstm parent run's fits: name -> (val_loss curve, the Ray node tag)."""
     from mlflow import MlflowClient

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("train", {"jobs": 0}, "train.jobs", "auto or a number of processes from 1 to 1024, got 0"),
         ("train", {"backend": "dask"}, "train.backend", "Input should be 'local' or 'ray'"),
         ("train", {"gpus_per_fit": -0.25}, "train.gpus_per_fit", "greater than or equal to 0"),
+        ("train", {"ray_address": "ray://head:10001"}, "train.ray_address", "Ray Client address (ray://) is not supported"),
         ("train", {"jobs": "max"}, "train.jobs", "auto or a number of processes from 1 to 1024, got 'max'"),
         ("train", {"compile": "sometimes"}, "train.compile", "valid boolean"),
         ("window", {"folds": 0}, "window.folds", "greater than or equal to 1"),

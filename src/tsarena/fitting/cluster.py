@@ -102,6 +102,17 @@ def connect(cluster: Cluster) -> str:
         raise TsarenaError("train.backend is ray, and Ray is not installed: pip install -c constraints.txt "
                            "-e '.[ray]'", "train.backend") from None
     address = cluster.address or os.environ.get("RAY_ADDRESS")
+    where = WHERE if cluster.address else "RAY_ADDRESS"
+    if address and "://" in address:
+        raise TsarenaError(f"a Ray Client address ({address}) is not supported: give the head's host:port, and run "
+                           "dvc on a machine that reaches it", where)
+    host, _, port = (address or "").rpartition(":")
+    if address and address != "auto" and not ray.is_initialized():
+        if not (host and port.isdigit()):
+            raise TsarenaError(f"expected the head's host:port (as `ray start --head` prints it), got {address!r}", where)
+        if not head_alive((host, int(port))):  # Ray itself would retry for minutes before saying so
+            raise TsarenaError(f"nothing answers at {address}: start the cluster's head there (`ray start --head "
+                               f"--port={port}`), or point {where} at it", where)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if not ray.is_initialized():
@@ -109,7 +120,7 @@ def connect(cluster: Cluster) -> str:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
                      include_dashboard=False if address is None else None)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise TsarenaError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}", WHERE) from None
+        raise TsarenaError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}", where) from None
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)

@@ -32,6 +32,14 @@ class TrainParams(Section):
     # fits run side by side in worker processes; auto: cores // threads. A speed knob: no result changes
     jobs: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = "auto"
 
+    @field_validator("ray_address")
+    @classmethod
+    def _head_address(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value:
+            raise ValueError(f"the head's host:port (as `ray start --head` prints it), got {value!r}: a Ray Client "
+                             "address (ray://) is not supported, run dvc on a machine that reaches the head")
+        return value
+
     @field_validator("jobs", mode="before")
     @classmethod
     def _jobs_auto_or_count(cls, value: object) -> object:
