@@ -128,13 +128,14 @@ def arena(tmp_path_factory):
 
 
 @pytest.mark.parametrize("address, what", [
-    (f"127.0.0.1:{free_port()}", "nothing answers at 127.0.0.1:"), ("ray://head:10001", "a Ray Client address"),
+    ("127.0.0.1:{port}", "nothing answers at 127.0.0.1:"), ("ray://head:10001", "a Ray Client address"),
     ("head-without-port", "expected the head's host:port")])
 def test_a_cluster_that_cannot_be_reached_is_one_error_at_once(address, what):
     """Ray itself retries an unreachable address for minutes before it says anything."""
     from tsarena.core.errors import TsarenaError
     from tsarena.fitting.cluster import Cluster, connect
 
+    address = address.format(port=free_port())  # chosen here: pytest-xdist's workers must collect the same ids
     started = time.monotonic()
     with pytest.raises(TsarenaError, match=what) as error:
         connect(Cluster(address))
