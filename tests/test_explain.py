@@ -13,7 +13,8 @@ from tsarena.judging.attributions import COMPLETENESS, COMPLETENESS_TOLERANCE
 
 pytestmark = pytest.mark.e2e
 
-NETWORKS = ["lstm", "dlinear", "tft"]
+NETWORKS = ["lstm", "dlinear", "tft", "transformer"]
+CONCENTRATED = ["lstm", "dlinear", "tft"]  # the three that hold half their |attribution| on the one signal cell
 # AR(1) returns: only the last row's one-day return carries the signal. No feature that is another name for
 # it (close_open, a 5-day moving-average ratio, RSI): return_21d and volatility are the distractors.
 PLANTED = {"data": {"synthetic": {"kind": "ar1", "n_days": 4000, "phi": 0.3, "seed": 0}},
@@ -38,17 +39,23 @@ def skilled(scores: dict) -> list[str]:
     return [m for m, s in scores.items() if (s.get("dm_pvalue_holm") or 1) < 0.05 and m != "oracle"]
 
 
-def test_networks_with_skill_attribute_mostly_to_the_last_return_and_add_up(planted):
+def test_networks_with_skill_attribute_most_to_the_last_return_and_add_up(planted):
     repo, scores, summary = planted
     winners = [m for m in skilled(scores) if m in [*NETWORKS, "ensemble"]]
-    assert len(winners) >= 3, f"the planted AR(1) was not found: { {m: s.get('dm_pvalue_holm') for m, s in scores.items()} }"
+    assert set(NETWORKS) <= set(winners), f"the planted AR(1) was not found: { {m: s.get('dm_pvalue_holm') for m, s in scores.items()} }"
     for name in [*NETWORKS, "ensemble"]:
         assert summary[name][COMPLETENESS] <= COMPLETENESS_TOLERANCE, name
     for name in winners:
         lag_map = pd.read_csv(repo.path / f"data/explain/{name}/lag_map.csv")
         cells = lag_map.drop(columns="lag")
         share = cells.loc[lag_map["lag"] == 0, "log_return"].iloc[0] / cells.to_numpy().sum()
-        assert share >= 0.5, f"{name}: last row's log_return holds {share:.0%} of |attribution|"
+        # every one: the signal cell is the largest, its feature the first; a model that reads 60 rows (the
+        # transformer) spreads the rest over cells whose coefficients are estimated near zero (BENCHMARKS §10)
+        lag, feature = np.unravel_index(np.argmax(cells.to_numpy()), cells.shape)
+        assert (lag_map["lag"].iloc[lag], cells.columns[feature]) == (0, "log_return"), (name, lag, feature)
+        assert cells.sum(axis=0).idxmax() == "log_return", name
+        if name in CONCENTRATED:
+            assert share >= 0.5, f"{name}: last row's log_return holds {share:.0%} of |attribution|"
 
 
 def test_every_contestant_with_skill_ranks_the_last_return_first(planted):
