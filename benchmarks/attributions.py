@@ -27,6 +27,7 @@ import pandas as pd
 from common import save, table
 from pipeline import BIN, fresh_repo, sh
 from tsarena.contestants.baselines import choose_on_validation
+from tsarena.contestants.params import BaselineParams
 from tsarena.contestants.registry import architecture_names
 from tsarena.split.windows import load_fold, windows_at
 
@@ -80,7 +81,7 @@ def linear_shares(seed: int, days: int, lookbacks: list[int]) -> list[dict]:
         y = windows.targets[windows.ends["test"]]
         rows = []
         for lookback in lookbacks:
-            for label, alphas in (("least squares", [1e-8]), ("ridge (val)", [0.1, 1, 10, 100, 1000, 10000])):
+            for label, alphas in (("least squares", [1e-8]), ("ridge (val)", BaselineParams().ridge_alphas)):
                 fit = choose_on_validation([(None, a) for a in alphas],
                                            lambda _, w, lb=lookback: w[:, -lb:].reshape(len(w), -1), windows)
                 cells = np.abs(fit.coef * x).mean(axis=0)  # mean |attribution| per (row, feature), as lag_map

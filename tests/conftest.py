@@ -115,6 +115,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def processes() -> dict[int, tuple[int, str]]:
+    """Every live process: pid -> (parent pid, command line), from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if stat[0] != "Z":
+                found[int(entry.name)] = (int(stat[1]), cmdline)
+    return found
+
+
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,11 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import BIN, free_port, make_repo
+from conftest import BIN, free_port, make_repo, processes
 
 pytest.importorskip("ray", reason="Ray is the optional extra .[ray]; make test installs it with .[dev]")
 pytestmark = pytest.mark.e2e
@@ -25,21 +24,6 @@ OUTPUTS = ("data/predictions/lstm.parquet", "data/models/lstm/bundle/member_0.pt
 
 def digests(repo) -> dict[str, str]:
     return {path: hashlib.md5((repo.path / path).read_bytes()).hexdigest() for path in OUTPUTS}
-
-
-def processes() -> dict[int, tuple[int, str]]:
-    """Every live process: pid -> (parent pid, command line), from /proc."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if stat[0] != "Z":
-                found[int(entry.name)] = (int(stat[1]), cmdline)
-    return found
 
 
 class Nodes:

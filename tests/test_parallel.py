@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import make_repo
+from conftest import make_repo, processes
 from tsarena.core.errors import TsarenaError
 from tsarena.fitting.pool import cores, resolve_jobs
 
@@ -89,17 +88,8 @@ def test_fits_in_two_processes_equal_fits_one_after_another(tmp_path):
 
 
 def worker_pids(pid: int) -> set[int]:
-    """The live children of process `pid` (from /proc)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.add(int(entry.name))
-    return found
+    """The live children of process `pid`."""
+    return {child for child, (parent, _) in processes().items() if parent == pid}
 
 
 @pytest.mark.e2e
@@ -119,8 +109,7 @@ def test_sigterm_stops_every_worker_leaves_no_output_and_marks_every_run_killed(
     assert proc.returncode == 128 + signal.SIGTERM
     assert err.strip().splitlines()[-1] == "error: interrupted by SIGTERM; no output was written"
     time.sleep(1)
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
-                and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+    assert not workers & processes().keys()  # none left alive (a zombie is dead)
     assert not (repo.path / "data/models/tcn").exists() and not (repo.path / "data/predictions/tcn.parquet").exists()
 
     from mlflow import MlflowClient

@@ -51,6 +51,10 @@ class Cluster:
         """The cluster `train` (TrainParams) asks for, or None for the local pool."""
         return cls(train.ray_address, float(train.gpus_per_fit)) if train.backend == "ray" else None
 
+    def joins(self) -> str | None:
+        """The address to join: train.ray_address, else $RAY_ADDRESS; None starts Ray on this machine."""
+        return self.address or os.environ.get("RAY_ADDRESS")
+
 
 def code_digest() -> str:
     """This process's tsarena source and torch version: what a task's numbers depend on besides its inputs."""
@@ -101,7 +105,7 @@ def connect(cluster: Cluster) -> str:
     except ImportError:
         raise TsarenaError("train.backend is ray, and Ray is not installed: pip install -c constraints.txt "
                            "-e '.[ray]'", "train.backend") from None
-    address = cluster.address or os.environ.get("RAY_ADDRESS")
+    address = cluster.joins()
     where = WHERE if cluster.address else "RAY_ADDRESS"
     if address and "://" in address:
         raise TsarenaError(f"a Ray Client address ({address}) is not supported: give the head's host:port, and run "
@@ -153,7 +157,7 @@ def _head() -> tuple[str, int] | None:
 
 def _named(cluster: Cluster, head: tuple[str, int]) -> str:
     """The head as the user named it (train.ray_address or $RAY_ADDRESS), else as Ray reports it."""
-    return cluster.address or os.environ.get("RAY_ADDRESS") or f"{head[0]}:{head[1]}"
+    return cluster.joins() or f"{head[0]}:{head[1]}"
 
 
 def head_alive(head: tuple[str, int]) -> bool:

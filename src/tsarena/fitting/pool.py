@@ -3,7 +3,7 @@ processes, with the same results either way; or, with a Cluster, as tasks on Ray
 picklable plain data with a `label`, a `cost` (the costliest start first), the `source` of the windows it
 reads and `windows()` to load them, `compute(windows, report)` (the work, anywhere; `report` sends a row,
 an epoch, back as it lands) and `deliver(payload)` (what this machine keeps of it: files, the result);
-`run(report)` is all three in one process.
+`run_here` is all three in one process.
 
 A fit's numbers depend on its intra-op thread count (`train.threads`: reductions split differently),
 never on how many fits run beside it, so `train.jobs` is a speed knob only. Workers map each fold's
@@ -88,9 +88,6 @@ class FitTask:
         forecasts.to_parquet(self.forecasts, index=False)
         return result
 
-    def run(self, report: Callable[[dict], None] | None = None) -> FitResult:
-        return self.deliver(self.compute(self.windows(), report))
-
 
 @dataclass
 class FitResult:
@@ -134,6 +131,11 @@ def resolve_jobs(jobs: int | str, threads: int, n_fits: int, devices: int = 1, n
     return max(1, min(wanted, n_fits))
 
 
+def run_here(task: Any, report: Callable[[dict], None] | None = None) -> Any:
+    """A task in this process: its windows loaded here, computed, delivered."""
+    return task.deliver(task.compute(task.windows(), report))
+
+
 def _die_with_parent(parent: int) -> None:
     """A worker outlives no parent, even one killed with -9 (Linux: PR_SET_PDEATHSIG)."""
     try:
@@ -158,7 +160,7 @@ def _serve(tasks: Any, events: Any, threads: int, parent: int) -> None:
     while (item := tasks.get()) is not None:
         index, task = item
         try:
-            events.put(("done", index, task.run(lambda row: events.put(("epoch", index, row)))))
+            events.put(("done", index, run_here(task, lambda row: events.put(("epoch", index, row)))))
         except TsarenaError as exc:
             events.put(("error", index, (exc.what, exc.where)))
         except BaseException:
@@ -184,7 +186,7 @@ def run_tasks(tasks: list[Any], jobs: int, threads: int, on_epoch: Callable[[int
     if jobs == 1:
         torch.set_num_threads(threads)
         for index, task in enumerate(tasks):
-            results[index] = task.run(lambda row, i=index: on_epoch(i, row))
+            results[index] = run_here(task, lambda row, i=index: on_epoch(i, row))
             on_done(index, results[index])
         return [results[i] for i in range(len(tasks))]
     context = multiprocessing.get_context("spawn")  # fork would copy a parent holding threads and MLflow

@@ -136,9 +136,6 @@ class TrialShare:
     def deliver(self, payload: int) -> int:
         return payload
 
-    def run(self, report: Any = None) -> int:
-        return self.deliver(self.compute(self.windows(), report))
-
 
 def open_storage(url: str | None, journal: str | None) -> Any:
     """An RDB URL (a team's PostgreSQL, shared by machines), a journal file (local processes), or memory."""
@@ -165,8 +162,8 @@ def run_study(study_name: str, name: str, base: dict, train: TrainParams, tune: 
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cluster = Cluster.from_params(train)
-    if cluster is not None and tune.storage is None and len(hosts(cluster)) > 1:
-        raise TsarenaError(f"the Ray cluster spans {len(hosts(cluster))} hosts, and a journal file is shared only "
+    if cluster is not None and tune.storage is None and (n_hosts := len(hosts(cluster))) > 1:
+        raise TsarenaError(f"the Ray cluster spans {n_hosts} hosts, and a journal file is shared only "
                            "by one host's processes: set tune.storage to a database every host reaches "
                            "(e.g. postgresql://user@host/optuna)", "tune.storage")
     shared = tune.jobs > 1 or cluster is not None
