@@ -1,5 +1,7 @@
 """Tracking URI resolution and store checks (real MLflow SQLite stores, no server)."""
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -127,3 +129,49 @@ def test_writers_setting_the_same_alias_and_experiment_tag_at_once_all_succeed(t
     assert all(p.returncode == 0 for p in procs), [e[-800:] for e in errors]
     assert set(client.get_registered_model("m").aliases) == {f"alias{i}" for i in range(15)}
     assert client.get_experiment("0").tags["tag14"] in {"0", "1", "2", "3"}
+
+
+SHARED_RUN = """
+import json, sys, time
+from types import SimpleNamespace
+import pandas as pd
+from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, IN_MCS, SKILL_VS_RW
+from tsarena.tracking.registry import log_verdicts, register
+start, rounds = float(sys.argv[1]), json.loads(sys.argv[2])
+params = SimpleNamespace(registered_model="m", alpha=0.05)
+table = pd.DataFrame([{"model": "ar", "kind": "baseline", IN_MCS: 1.0}])
+for i, (run_id, model_uri) in enumerate(rounds):  # each round a fresh run: a row races only when first written
+    champion = {"model": "ar", DM_PVALUE: 0.01, DM_PVALUE_HOLM: 0.02, IN_MCS: 1.0, SKILL_VS_RW: 1.5}
+    runs = {"ar": {"run_id": run_id, "model_uri": model_uri, "served": {"fold": 1, "seed": 0}}}
+    time.sleep(max(0.0, start + i - time.time()))  # every process starts the round at the same instant
+    register(champion, runs, "evidence", [] if i % 2 else ["SPA p 0.2"], params)
+    log_verdicts({"ar": run_id}, table, None)
+"""
+
+
+def test_compares_registering_and_ranking_the_same_run_at_once_all_succeed(tmp_path):
+    """A baseline's run is every experiment's when DVC restores its stage from the run cache, so two queued
+    experiments' compare stages register it, tag its version and log its rank at the same moment (CI saw
+    `UNIQUE constraint failed: model_version_tags`). Every writer succeeds, and each run has one version."""
+    from mlflow import MlflowClient
+
+    from tsarena.judging.metrics import DM_PVALUE_HOLM, RANK
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    client.create_registered_model("m")
+    run_ids = [client.create_run("0").info.run_id for _ in range(8)]
+    model_uris = [f"models:/{client.create_logged_model('0', source_run_id=r).model_id}" for r in run_ids]
+    for run_id in run_ids[4:]:  # registered already: only the tags race
+        client.create_model_version("m", "file:///model", run_id=run_id)
+    start = str(time.time() + 8)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    rounds = json.dumps(list(zip(run_ids, model_uris)))
+    procs = [subprocess.Popen([sys.executable, "-c", SHARED_RUN, start, rounds], stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(4)]
+    errors = [p.communicate(timeout=180)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-800:] for e in errors]
+    versions = client.search_model_versions("name = 'm'")
+    assert sorted(v.run_id for v in versions) == sorted(run_ids)  # one version per run
+    assert all(v.tags["architecture"] == "ar" and v.tags[DM_PVALUE_HOLM] == "0.02" for v in versions)
+    assert all(client.get_run(run_id).data.metrics[RANK] == 1.0 for run_id in run_ids)

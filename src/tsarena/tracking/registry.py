@@ -55,14 +55,16 @@ def log_verdicts(run_ids: dict[str, str], table: Any, uri: str) -> None:
 
     from tsarena.contestants.producers import ORACLE
     from tsarena.judging.metrics import IN_MCS, RANK
+    from tsarena.tracking.store import shared_write
 
     client, now = _client(uri), int(time.time() * 1000)
     for position, row in enumerate(table.to_dict(orient="records"), start=1):
         if row["model"] not in run_ids:
             continue
         values = {IN_MCS: row.get(IN_MCS), RANK: position if row.get("kind") != ORACLE else None}
-        client.log_batch(run_ids[row["model"]], metrics=[Metric(k, float(v), now, 0) for k, v in values.items()
-                                                         if v is not None and v == v])
+        # a baseline's run is shared by every experiment DVC restored its stage for from the run cache
+        shared_write(client.log_batch, run_ids[row["model"]],
+                     metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and v == v])
 
 
 VIEW = "tsarena"  # the runs list's shared view: #/experiments/<id>/runs?viewStateShareKey=tsarena
@@ -132,11 +134,18 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
         return (f"{name} is not registered: no MLflow run in this store made its predictions (it was trained against "
                 "another store)."), ""
     run = runs[name]
-    existing = client.search_model_versions(f"name = '{params.registered_model}' and run_id = '{run['run_id']}'")
-    if existing:  # the same run's model (a re-run of compare alone): never a second version of it
-        version = existing[0].version
+    same_run = f"name = '{params.registered_model}' and run_id = '{run['run_id']}'"
+    # a run's model has one version, the lowest: another experiment's compare may register the same run (DVC
+    # restored its stage from the run cache) at this moment, and whoever made a higher version deletes its own
+    existing = client.search_model_versions(same_run)
+    if existing:  # a re-run of compare alone, or another experiment's
+        version = min((v.version for v in existing), key=int)
     else:
         version = quietly(register_model, run["model_uri"], params.registered_model).version
+        first = min((v.version for v in client.search_model_versions(same_run)), key=int)
+        if int(first) < int(version):
+            client.delete_model_version(params.registered_model, version)
+            version, existing = first, True
     served = run["served"]
     which = (f"fold {served['fold']}, seed {served['seed']}: the most recent data, and its seed with the lowest "
              "validation loss" if "seed" in served else f"its members' served models, weights {served['weights']}")
@@ -145,9 +154,10 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
             "git_commit": run.get("git_commit", ""), DM_PVALUE: pvalue_text(champion[DM_PVALUE]),
             DM_PVALUE_HOLM: pvalue_text(champion.get(DM_PVALUE_HOLM)), IN_MCS: str(is_member(champion.get(IN_MCS))),
             SKILL_VS_RW: f"{champion[SKILL_VS_RW]:.4g}"}
+    # another experiment's compare may tag the same version (a run DVC restored from its run cache is every
+    # experiment's) and set the same alias at this moment (a queue with --jobs 2)
     for key, value in tags.items():
-        client.set_model_version_tag(params.registered_model, version, key, value)
-    # another experiment's compare may set the same alias at this moment (a queue with --jobs 2)
+        shared_write(client.set_model_version_tag, params.registered_model, version, key, value)
     shared_write(client.set_registered_model_alias, params.registered_model, BEST_RANKED, version)
     if not failures:
         shared_write(client.set_registered_model_alias, params.registered_model, CHAMPION, version)
@@ -155,7 +165,8 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
                 f"the model confidence set, and its Holm-adjusted DM p-value is below {params.alpha}.")
     else:
         reason = "; ".join(failures)
-        client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason[:5000])
+        shared_write(client.set_model_version_tag, params.registered_model, version, "champion_rejected",
+                     reason[:5000])
         note = (f"{what} with alias `{BEST_RANKED}`, but the `champion` alias was left where it was: {reason}. "
                 f"To forecast with it anyway: `tsarena predict FILE --model {BEST_RANKED}`.")
     description = (f"{name}: raw OHLCV prices in, forecast per ticker out (tsarena self-contained model). "

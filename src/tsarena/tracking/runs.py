@@ -231,10 +231,12 @@ def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children
     log_inputs(client, run_info["run_id"], [DatasetInput(dataset._to_mlflow_entity(),
                                                          [InputTag("mlflow.data.context", "testing")])],
                [LoggedModelInput(model_id)] if model_id else None)
-    client.log_batch(run_info["run_id"], metrics=scalars(summary, model_id=model_id, dataset_name=dataset.name,
-                                                         dataset_digest=dataset.digest))
+    # a run DVC restored from its run cache is every experiment's: two evaluate stages may write it at once
+    shared_write(client.log_batch, run_info["run_id"], metrics=scalars(summary, model_id=model_id,
+                                                                        dataset_name=dataset.name,
+                                                                        dataset_digest=dataset.digest))
     for key, run_id in run_info["child_runs"].items():
-        client.log_batch(run_id, metrics=scalars(children[key]))
+        shared_write(client.log_batch, run_id, metrics=scalars(children[key]))
 
 
 def log_explanation(run_info: dict[str, Any], folder: Path, metrics: dict[str, float], tags: dict[str, str],
@@ -248,5 +250,6 @@ def log_explanation(run_info: dict[str, Any], folder: Path, metrics: dict[str, f
     now = int(time.time() * 1000)
     with signals_deferred():
         client.log_artifacts(run_info["run_id"], str(folder), artifact_path="explain")
-        client.log_batch(run_info["run_id"], metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])
+        shared_write(client.log_batch, run_info["run_id"],
+                     metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()])
