@@ -76,39 +76,40 @@ def test_dvc_out_md5_reads_the_lock(tmp_path):
     assert lineage.dvc_out_md5("feature", "data/windows", str(lock)).startswith("unknown")
 
 
-def test_logging_a_dataset_another_process_just_logged_is_retried_not_failed():
-    """Two queued experiments on one split log the same MLflow dataset at the same moment; the one that
-    loses MLflow's unguarded check-then-insert retries (and finds the row); any other error is raised."""
+@pytest.mark.parametrize("method", tracking.SHARED_WRITES)
+def test_a_write_another_process_just_made_is_retried_not_failed(monkeypatch, tmp_path, method):
+    """Two queued experiments log the same MLflow dataset, tag the same shared run or set the same alias at
+    the same moment; the one that loses MLflow's unguarded check-then-insert retries (and finds the row);
+    any other error is raised."""
     from mlflow.exceptions import MlflowException
 
-    from tsarena.tracking.runs import log_inputs
+    errors, calls = [], []
 
-    class Client:
-        def __init__(self, errors):
-            self.errors, self.calls = list(errors), 0
+    def write(self, *args, **kwargs):
+        calls.append(args)
+        if errors:
+            raise MlflowException(errors.pop(0))
 
-        def log_inputs(self, run_id, datasets, models=None):
-            self.calls += 1
-            if self.errors:
-                raise MlflowException(self.errors.pop(0))
-
-    raced = Client(["(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name"])
-    log_inputs(raced, "run", [])
-    assert raced.calls == 2
-    broken = Client(["RESOURCE_DOES_NOT_EXIST: run 'run' not found"])
+    monkeypatch.setattr(tracking.mlflow.MlflowClient, method, write)
+    client = tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    errors.append("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name")
+    getattr(client, method)("run", [])
+    assert len(calls) == 2
+    calls.clear()
+    errors.append("RESOURCE_DOES_NOT_EXIST: run 'run' not found")
     with pytest.raises(MlflowException):
-        log_inputs(broken, "run", [])
-    assert broken.calls == 1
+        getattr(client, method)("run", [])
+    assert len(calls) == 1
 
 
 RACE = """
 import sys, time
-from tsarena.tracking.store import MlflowClient, shared_write
+from tsarena.tracking.store import MlflowClient
 client = MlflowClient(sys.argv[1])
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every process starts writing at the same instant
 for i in range(15):
-    shared_write(client.set_registered_model_alias, "m", f"alias{i}", "1")
-    shared_write(client.set_experiment_tag, "0", f"tag{i}", sys.argv[3])
+    client.set_registered_model_alias("m", f"alias{i}", "1")
+    client.set_experiment_tag("0", f"tag{i}", sys.argv[3])
 """
 
 

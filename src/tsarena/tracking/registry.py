@@ -55,16 +55,14 @@ def log_verdicts(run_ids: dict[str, str], table: Any, uri: str) -> None:
 
     from tsarena.contestants.producers import ORACLE
     from tsarena.judging.metrics import IN_MCS, RANK
-    from tsarena.tracking.store import shared_write
 
     client, now = _client(uri), int(time.time() * 1000)
     for position, row in enumerate(table.to_dict(orient="records"), start=1):
         if row["model"] not in run_ids:
             continue
         values = {IN_MCS: row.get(IN_MCS), RANK: position if row.get("kind") != ORACLE else None}
-        # a baseline's run is shared by every experiment DVC restored its stage for from the run cache
-        shared_write(client.log_batch, run_ids[row["model"]],
-                     metrics=[Metric(k, float(v), now, 0) for k, v in values.items() if v is not None and v == v])
+        client.log_batch(run_ids[row["model"]], metrics=[Metric(k, float(v), now, 0) for k, v in values.items()
+                                                         if v is not None and v == v])
 
 
 VIEW = "tsarena"  # the runs list's shared view: #/experiments/<id>/runs?viewStateShareKey=tsarena
@@ -86,17 +84,15 @@ def set_runs_view(uri: str, experiment_id: str, columns: list[str]) -> str:
     keys = [f"metrics.`{name}`" for name in columns]
     state = {"selectedColumns": keys, "columnOrder": keys, "columnWidths": {k: 120 for k in keys},
              "orderByKey": "attributes.start_time", "orderByAsc": False, "searchFilter": "tags.stage != 'compare'"}
-    from tsarena.tracking.store import shared_write
-
     client = _client(uri)
-    shared_write(client.set_experiment_tag, experiment_id, "mlflow.experimentKind", "custom_model_development")
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
     tag = f"mlflow.sharedViewState.{VIEW}"
     now = int(time.time() * 1000)
     old = client.get_experiment(experiment_id).tags.get(tag)
     created = json.loads(old).get("createdAt", now) if old and old.startswith("{") else now
     # the UI's saved-view envelope: listed by name under the runs page's "Views" menu
     envelope = {"name": VIEW_NAME, "createdAt": created, "updatedAt": now, "state": json.dumps(state)}
-    shared_write(client.set_experiment_tag, experiment_id, tag, json.dumps(envelope))
+    client.set_experiment_tag(experiment_id, tag, json.dumps(envelope))
     return runs_page(experiment_id)
 
 
@@ -125,7 +121,6 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
     from tsarena.judging.metrics import DM_PVALUE, DM_PVALUE_HOLM, IN_MCS, SKILL_VS_RW
     from tsarena.judging.report import is_member
     from tsarena.judging.scoring import pvalue_text
-    from tsarena.tracking.store import shared_write
 
     if champion is None:
         return "No model was trained, so none is registered.", ""
@@ -154,19 +149,16 @@ def register(champion, runs: dict, evidence: str, failures: list[str], params) -
             "git_commit": run.get("git_commit", ""), DM_PVALUE: pvalue_text(champion[DM_PVALUE]),
             DM_PVALUE_HOLM: pvalue_text(champion.get(DM_PVALUE_HOLM)), IN_MCS: str(is_member(champion.get(IN_MCS))),
             SKILL_VS_RW: f"{champion[SKILL_VS_RW]:.4g}"}
-    # another experiment's compare may tag the same version (a run DVC restored from its run cache is every
-    # experiment's) and set the same alias at this moment (a queue with --jobs 2)
     for key, value in tags.items():
-        shared_write(client.set_model_version_tag, params.registered_model, version, key, value)
-    shared_write(client.set_registered_model_alias, params.registered_model, BEST_RANKED, version)
+        client.set_model_version_tag(params.registered_model, version, key, value)
+    client.set_registered_model_alias(params.registered_model, BEST_RANKED, version)
     if not failures:
-        shared_write(client.set_registered_model_alias, params.registered_model, CHAMPION, version)
+        client.set_registered_model_alias(params.registered_model, CHAMPION, version)
         note = (f"{what} with alias `champion`: the SPA test rejects that nothing beats the random walk, {name} is in "
                 f"the model confidence set, and its Holm-adjusted DM p-value is below {params.alpha}.")
     else:
         reason = "; ".join(failures)
-        shared_write(client.set_model_version_tag, params.registered_model, version, "champion_rejected",
-                     reason[:5000])
+        client.set_model_version_tag(params.registered_model, version, "champion_rejected", reason[:5000])
         note = (f"{what} with alias `{BEST_RANKED}`, but the `champion` alias was left where it was: {reason}. "
                 f"To forecast with it anyway: `tsarena predict FILE --model {BEST_RANKED}`.")
     description = (f"{name}: raw OHLCV prices in, forecast per ticker out (tsarena self-contained model). "

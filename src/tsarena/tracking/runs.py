@@ -17,7 +17,7 @@ import numpy as np
 from tsarena.contestants.predictions import fit_key
 from tsarena.core.errors import StageInterrupted, TsarenaError, signals_deferred
 from tsarena.tracking.lineage import OUTPUT_TAG, dvc_out_md5, file_md5, run_tags
-from tsarena.tracking.store import MlflowClient, connect, mlflow, resolve_uri, run, shared_write, store_fault
+from tsarena.tracking.store import MlflowClient, connect, mlflow, resolve_uri, run, store_fault
 
 def mark_dead_runs_failed(uri: str, experiment_id: str, stage: str) -> list[str]:
     """Runs of `stage` left RUNNING by an execution that died (kill -9, power loss) become FAILED,
@@ -102,8 +102,8 @@ class StageRuns:
                 # lineage with DVC's md5 as digest (MLflow's own digest hashes only 10,000 rows)
                 data = mlflow.data.from_numpy(dataset[0], targets=dataset[1], source=self.source, name=name,
                                               digest=self.md5[:36])
-                log_inputs(client, run_.info.run_id, [DatasetInput(data._to_mlflow_entity(),
-                                                                    [InputTag("mlflow.data.context", "training")])])
+                client.log_inputs(run_.info.run_id, [DatasetInput(data._to_mlflow_entity(),
+                                                                  [InputTag("mlflow.data.context", "training")])])
         self.open_runs = dict(zip(ids, (name for name, _, _ in fits)))
         return ids
 
@@ -206,12 +206,6 @@ def producer_run(tracking_params: Any, stage: str, name: str, predictions: Path)
             **{k: json.loads(tags[k]) for k in ("model_uri", "model_id", "served") if k in tags}}
 
 
-def log_inputs(client: MlflowClient, run_id: str, datasets: list, models: list | None = None) -> None:
-    """MlflowClient.log_inputs, safe beside another process logging the same dataset: two experiments of a
-    queue on one split log the same (experiment, name, digest) row at once."""
-    shared_write(client.log_inputs, run_id, datasets=datasets, models=models)
-
-
 def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children: dict[str, dict[str, Any]],
                      tracking_params: Any, test_data: Any, digest: str) -> None:
     """Test metrics into a producer's runs: the summary in its parent run, linked to its logged
@@ -228,15 +222,13 @@ def log_test_metrics(run_info: dict[str, Any], summary: dict[str, Any], children
 
     connect(run_info["tracking_uri"], tracking_params.experiment)
     client = MlflowClient(run_info["tracking_uri"])
-    log_inputs(client, run_info["run_id"], [DatasetInput(dataset._to_mlflow_entity(),
-                                                         [InputTag("mlflow.data.context", "testing")])],
-               [LoggedModelInput(model_id)] if model_id else None)
-    # a run DVC restored from its run cache is every experiment's: two evaluate stages may write it at once
-    shared_write(client.log_batch, run_info["run_id"], metrics=scalars(summary, model_id=model_id,
-                                                                        dataset_name=dataset.name,
-                                                                        dataset_digest=dataset.digest))
+    client.log_inputs(run_info["run_id"], [DatasetInput(dataset._to_mlflow_entity(),
+                                                        [InputTag("mlflow.data.context", "testing")])],
+                      [LoggedModelInput(model_id)] if model_id else None)
+    client.log_batch(run_info["run_id"], metrics=scalars(summary, model_id=model_id, dataset_name=dataset.name,
+                                                         dataset_digest=dataset.digest))
     for key, run_id in run_info["child_runs"].items():
-        shared_write(client.log_batch, run_id, metrics=scalars(children[key]))
+        client.log_batch(run_id, metrics=scalars(children[key]))
 
 
 def log_explanation(run_info: dict[str, Any], folder: Path, metrics: dict[str, float], tags: dict[str, str],
@@ -250,6 +242,5 @@ def log_explanation(run_info: dict[str, Any], folder: Path, metrics: dict[str, f
     now = int(time.time() * 1000)
     with signals_deferred():
         client.log_artifacts(run_info["run_id"], str(folder), artifact_path="explain")
-        shared_write(client.log_batch, run_info["run_id"],
-                     metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                     tags=[RunTag(k, v) for k, v in tags.items()])
+        client.log_batch(run_info["run_id"], metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])

@@ -31,7 +31,7 @@ for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent", "mlf
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 import mlflow  # noqa: E402  (after the env defaults above, which it reads at import)
-from mlflow import MlflowClient  # noqa: E402
+
 
 def repo_root() -> Path:
     """DVC_ROOT under `dvc repro`/`dvc exp run` (the parent repo even for --temp/--queue copies)."""
@@ -134,8 +134,7 @@ DUPLICATE = ("UNIQUE constraint failed", "duplicate key value")  # SQLite's and 
 
 
 def shared_write(call: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
-    """`call(*args)` for a row another process may write at the same moment: a registry alias or an
-    experiment tag two experiments of a queue set at once, a dataset both log. MLflow's SQL store reads,
+    """`call(*args)` for a row another process may write at the same moment. MLflow's SQL store reads,
     then inserts without a lock, so the slower writer hits the UNIQUE constraint; its retry finds the row
     and updates or links it."""
     for attempt in range(attempts):
@@ -145,6 +144,30 @@ def shared_write(call: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any
             if attempt == attempts - 1 or not any(text in str(exc) for text in DUPLICATE):
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+class MlflowClient(mlflow.MlflowClient):
+    """MLflow's client, its writes of rows that two experiments of a queue (`--jobs 2`) may create at the
+    same moment made safe (`shared_write`): a run DVC restored from its run cache is every experiment's
+    (its metrics, tags, registered version's tags), and so are the registry's aliases, the experiment's
+    tags and a dataset both log. Every write tsarena makes outside its own stage's active run goes
+    through it (the fluent API writes only that run, which no other process shares)."""
+
+
+SHARED_WRITES = ("log_batch", "log_inputs", "set_tag", "set_experiment_tag", "set_model_version_tag",
+                 "set_registered_model_alias")
+
+
+def _shared(name: str) -> Any:
+    def write(self: MlflowClient, *args: Any, **kwargs: Any) -> Any:
+        return shared_write(getattr(super(MlflowClient, self), name), *args, **kwargs)
+
+    write.__name__, write.__doc__ = name, f"MLflow's `{name}`, through `shared_write`."
+    return write
+
+
+for _name in SHARED_WRITES:
+    setattr(MlflowClient, _name, _shared(_name))
 
 
 def store_fault(uri: str, what: str, exc: BaseException) -> TsarenaError:
