@@ -17,7 +17,7 @@ import pytest
 from conftest import BIN, free_port, make_repo, processes
 
 pytest.importorskip("ray", reason="Ray is the optional extra .[ray]; make test installs it with .[dev]")
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.system]
 
 OUTPUTS = ("data/predictions/lstm.parquet", "data/models/lstm/bundle/member_0.pt", "data/models/lstm/histories.csv")
 

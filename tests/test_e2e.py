@@ -1,7 +1,10 @@
-"""End to end: real `dvc repro` in a temporary git repo, logging to a real SQLite MLflow store.
+"""End to end, the fast tier's arena: one real `dvc repro` in a temporary git repo, logging to a real
+SQLite MLflow store, on small AR(1) data (planted autocorrelation 0.3) with the default models, the
+baselines, an ensemble and explain on; then every route a user takes on that one repo: the cache, the check
+stage, a params edit, the MLflow runs and registry, `tsarena predict` and the pyfunc.
 
-ar1 data (planted autocorrelation 0.3) must show skill, with the default models and with the whole
-zoo. (The leak detector, gbm data over the whole zoo, is in test_zoo.py.)
+What takes minutes (the whole zoo, folds x seeds, tuning, servers, the browser) is in the full tier
+(`make test-all`), behind the `evidence` and `system` markers.
 """
 
 import hashlib
@@ -18,8 +21,12 @@ import yaml
 from conftest import BIN, ROOT, make_repo
 
 pytestmark = pytest.mark.e2e
-STAGES = ["check", "ingest", "feature", "split", "tune@lstm", "tune@transformer", "train@lstm", "train@transformer", "baselines",
-          "ensemble", "evaluate", "compare"]
+MODELS = ["lstm", "transformer"]
+STAGES = ["check", "ingest", "sentiment", "feature", "split", "tune@lstm", "tune@transformer", "train@lstm",
+          "train@transformer", "baselines", "ensemble", "explain", "evaluate", "compare"]
+ARENA = {"data": {"synthetic": {"kind": "ar1", "phi": 0.3}},
+         "arena": {"models": MODELS, "ensemble": "inverse_mse", "ensemble_members": [*MODELS, "ar"]},
+         "explain": {"enabled": True, "windows": 40, "steps": 8, "repeats": 1}}
 
 
 def ran(output: str) -> set[str]:
@@ -28,7 +35,7 @@ def ran(output: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def ar1(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("ar1"), {"data": {"synthetic": {"kind": "ar1", "phi": 0.3}}})
+    repo = make_repo(tmp_path_factory.mktemp("ar1"), ARENA)
     first = repo.dvc("repro")
     return repo, first
 
@@ -72,6 +79,12 @@ def test_every_producer_writes_the_one_predictions_table(ar1):
         for _, part in table.groupby("model"):
             assert np.array_equal(part.loc[part["split"] == "test", "row"], test_ends)
             assert np.array_equal(part.loc[part["split"] == "val", "row"], val_ends)
+    # the ensemble: the same table, its weights fit on validation forecasts (tests/test_ensemble.py)
+    ensemble = pd.read_parquet(repo.path / "data/ensemble/predictions.parquet")
+    assert set(ensemble["model"]) == {"ensemble"}
+    assert np.array_equal(ensemble.loc[ensemble["split"] == "test", "row"], test_ends)
+    weights = json.loads((repo.path / "data/ensemble/weights.json").read_text())
+    assert all(set(w) == {*MODELS, "ar"} and sum(w.values()) == pytest.approx(1) for w in weights.values())
 
 
 def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
@@ -143,7 +156,7 @@ def test_logged_model_takes_raw_prices_and_reproduces_the_evaluated_forecast(ar1
 def test_champion_is_registered_with_its_evidence(ar1, client):
     repo, _ = ar1
     version = client.get_model_version_by_alias("tsarena-forecaster", "champion")
-    run_ids = {n: runs_by_name(client, n)[0].info.run_id for n in ("lstm", "transformer")}
+    run_ids = {n: runs_by_name(client, n)[0].info.run_id for n in (*MODELS, "ensemble")}
     assert version.run_id in run_ids.values()
     name = next(n for n, run_id in run_ids.items() if run_id == version.run_id)
     run = client.get_run(version.run_id)
@@ -265,13 +278,14 @@ def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1):
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
 
 
+@pytest.mark.system
 def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, client):
     repo, _ = ar1
     original = (repo.path / "params.yaml").read_text()
     lstm_runs, transformer_runs = len(runs_by_name(client, "lstm")), len(runs_by_name(client, "transformer"))
     repo.set_params({"lstm": {"hidden_size": 8}})
     out = repo.dvc("repro").stdout
-    assert ran(out) == {"check", "tune@lstm", "train@lstm", "ensemble", "evaluate", "compare"}
+    assert ran(out) == {"check", "tune@lstm", "train@lstm", "ensemble", "explain", "evaluate", "compare"}
     runs = runs_by_name(client, "lstm")
     assert len(runs) == lstm_runs + 1 and runs[-1].data.params["lstm.hidden_size"] == "8"
     assert len(runs_by_name(client, "transformer")) == transformer_runs
@@ -282,6 +296,7 @@ def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, c
     assert len(runs_by_name(client, "lstm")) == lstm_runs + 1
 
 
+@pytest.mark.system
 @pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
                     reason="needs Chromium for the browser check (apt-get install chromium; .ci/run installs it)")
 def test_the_mlflow_ui_first_page_shows_every_contestant_with_its_test_rmse(ar1, tmp_path):
@@ -329,44 +344,34 @@ def test_an_edit_no_stage_reads_fails_the_cached_pipeline_with_one_line(ar1):
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
 
 
-def test_a_model_removed_from_the_list_is_neither_trained_nor_scored(ar1):
-    repo, _ = ar1
-    assert (repo.path / "data/predictions/transformer.parquet").is_file()
-    out = repo.dvc("exp", "run", "-S", "arena.models=[lstm]").stdout
-    assert "train@transformer" not in out
-    metrics = json.loads((repo.path / "data/eval/scores.json").read_text())
-    assert "lstm" in metrics and "transformer" not in metrics  # the stale table beside it is never read
-    assert "transformer" not in (repo.path / "data/reports/comparison.md").read_text()
-
-
-def test_every_architecture_finds_the_planted_ar1_signal(ar1):
-    """AR(1) returns, phi = 0.3: the best forecast is linear in yesterday's return. With the shipped
-    architecture defaults every architecture beats the random walk significantly and together they
-    capture most of the oracle's skill, as BENCHMARKS.md section 7 shows on other seeds. (Last in the
-    module: it adds every architecture to this repo's arena; data and split come from the cache.)"""
-    from test_zoo import ZOO, check_zoo_report
+def test_explain_writes_every_contestant_s_attributions_onto_its_run_and_into_the_report(ar1, client):
+    """explain on the fast arena: each contestant explained once, the networks' integrated gradients add up,
+    the files on its MLflow run; the planted-data evidence (the right input found) is test_explain.py's."""
+    from tsarena.judging.attributions import COMPLETENESS, COMPLETENESS_TOLERANCE
 
     repo, _ = ar1
-    repo.dvc("exp", "run", "-S", f"arena.models=[{','.join(ZOO)}]", "-S", "arena.ensemble=inverse_mse")
-    metrics, _ = check_zoo_report(repo)
-    def skill(name: str) -> float:  # RMSE skill over the random walk
-        return 1 - metrics[name]["test_rmse"] / metrics["random_walk"]["test_rmse"]
+    summary = json.loads((repo.path / "data/explain/summary.json").read_text())["producers"]
+    scores = json.loads((repo.path / "data/eval/scores.json").read_text())
+    assert set(summary) == set(scores) - {"oracle"}
+    for name in (*MODELS, "ensemble"):
+        assert summary[name][COMPLETENESS] <= COMPLETENESS_TOLERANCE, name
+        (run,) = [r for r in runs_by_name(client, name) if r.data.tags.get("explain.top_feature")]
+        assert run.data.tags["explain.top_feature"] == summary[name]["top_feature"]
+        logged = {a.path for a in client.list_artifacts(run.info.run_id, "explain")}
+        assert {"explain/permutation.csv", "explain/lag_map.csv", "explain/explain.png"} <= logged, name
+    section = (repo.path / "data/reports/comparison.md").read_text().split("## What each model looks at")[1]
+    assert all(f"| {m} |" in section for m in [*MODELS, "ensemble", "ar", "random_walk"])
 
-    shares = {n: 100 * skill(n) / skill("oracle") for n in ZOO}
-    found = {n: metrics[n]["dm_pvalue"] < 0.05 and shares[n] >= 50 for n in ZOO}
-    assert all(found.values()), {n: (round(shares[n]), round(metrics[n]["dm_pvalue"], 4)) for n in ZOO}
-    assert sum(shares.values()) / len(shares) >= 75, shares
-    assert metrics["ensemble"]["dm_pvalue_holm"] < 0.05
-    # every producer's 90% intervals cover about 90% of the test rows (Gaussian AR(1): both methods calibrate;
-    # BENCHMARKS.md section 8 has the 5-seed means), and are judged against the random walk's
-    for name in [*ZOO, "ensemble", "random_walk", "ar", "ridge_last", "oracle"]:
+
+def test_every_producer_is_scored_with_its_intervals(ar1):
+    """Intervals on the fast arena: every producer's conformal and adaptive bounds are scored (coverage,
+    Winkler, CRPS) and the evaluated table carries them; their calibration is the full tier's evidence."""
+    repo, _ = ar1
+    scores = json.loads((repo.path / "data/eval/scores.json").read_text())
+    forecasts = pd.read_parquet(repo.path / "data/eval/forecasts.parquet")
+    for name in (*MODELS, "ensemble", "random_walk", "ar"):
         for method in ("conformal", "adaptive"):
-            assert 0.86 <= metrics[name][f"{method}_90_coverage"] <= 0.94, (name, method)
-        assert metrics[name]["adaptive_crps"] > 0
-    assert metrics["oracle"]["adaptive_crps"] < metrics["random_walk"]["adaptive_crps"]
-    # the referee for many: SPA rejects, the random walk is out of the model confidence set, a champion is set
-    details = json.loads((repo.path / "data/eval/details.json").read_text())
-    assert details["referee"]["spa_pvalues"]["consistent"] < 0.05 and metrics["random_walk"]["mcs_pvalue"] <= 0.05
-    report = (repo.path / "data/reports/comparison.md").read_text()
-    assert "with alias `champion`" in report and "| oracle | oracle |" in report
-    assert 0 < metrics["oracle"]["test_rmse"] < min(metrics[n]["test_rmse"] for n in metrics if n != "oracle") * 1.01
+            assert 0.5 < scores[name][f"{method}_90_coverage"] <= 1, (name, method)
+        assert scores[name]["adaptive_crps"] > 0
+        rows = forecasts[forecasts["model"] == name]
+        assert (rows["lower_conformal_90"] < rows["forecast"]).all() and (rows["forecast"] < rows["upper_conformal_90"]).all()

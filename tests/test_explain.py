@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from conftest import BIN
 from tsarena.judging.attributions import COMPLETENESS, COMPLETENESS_TOLERANCE
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.evidence]
 
 NETWORKS = ["lstm", "dlinear", "tft", "transformer"]
 CONCENTRATED = ["lstm", "dlinear", "tft"]  # the three that hold half their |attribution| on the one signal cell

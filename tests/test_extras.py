@@ -11,7 +11,7 @@ from conftest import BIN, make_repo
 from tsarena.data.params import SyntheticParams
 from tsarena.data.sources import synthetic_prices
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.evidence]
 
 
 LAG = 3  # the planted column's value at t moves the return at t + 1 + LAG

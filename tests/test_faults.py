@@ -27,6 +27,7 @@ def test_a_misspelt_top_level_section_fails_every_stage_before_any_work(tmp_path
 
 
 @pytest.mark.e2e
+@pytest.mark.system
 def test_a_full_disk_leaves_the_previous_outputs_intact_with_one_error_line(tmp_path):
     """A file-size limit (`ulimit -f`) makes the write fail as a full disk does (EFBIG, like ENOSPC)."""
     repo = make_repo(tmp_path, {})
@@ -93,6 +94,7 @@ def test_scratch_folders_of_dead_processes_are_removed_and_live_ones_left_alone(
 
 
 @pytest.mark.e2e
+@pytest.mark.system
 def test_kill_9_mid_training_leaves_runs_that_the_next_execution_marks_failed(tmp_path):
     repo = make_repo(tmp_path, {"train": {"max_epochs": 500, "patience": 500}})
     repo.dvc("repro", "tune@lstm")  # split, and the configuration train.py reads
@@ -124,6 +126,7 @@ def test_kill_9_mid_training_leaves_runs_that_the_next_execution_marks_failed(tm
 
 
 @pytest.mark.e2e
+@pytest.mark.system
 def test_tracking_server_restart_is_ridden_out_and_a_lasting_outage_is_one_line(tmp_path):
     """A real `mlflow server` stopped mid-training: back within seconds, the stage finishes; gone for
     good, the stage ends with one `error:` line naming the fit and epoch, and writes nothing; once the

@@ -62,6 +62,7 @@ def fit_runs(client, parent) -> dict[str, dict]:
 
 
 @pytest.mark.e2e
+@pytest.mark.system
 def test_fits_in_two_processes_equal_fits_one_after_another(tmp_path):
     repo = make_repo(tmp_path, {"arena": {"models": ["tcn"]}, "window": {"folds": 2},
                                 "train": {"max_epochs": 2, "seeds": [0, 1], "jobs": 1}})
@@ -93,6 +94,7 @@ def worker_pids(pid: int) -> set[int]:
 
 
 @pytest.mark.e2e
+@pytest.mark.system
 def test_sigterm_stops_every_worker_leaves_no_output_and_marks_every_run_killed(tmp_path):
     repo = make_repo(tmp_path, {"arena": {"models": ["tcn"]},
                                 "train": {"max_epochs": 500, "patience": 500, "seeds": [0, 1], "jobs": 2}})

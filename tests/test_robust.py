@@ -13,7 +13,7 @@ from tsarena.judging.intervals import bounds_of
 from tsarena.judging.scoring import seed_summary
 from tsarena.contestants.ensemble import stacking_weights
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.evidence]
 SEEDS, FOLDS = [0, 1], 3
 LEVELS = [0.8, 0.9, 0.95]  # params.yaml's uncertainty.levels
 

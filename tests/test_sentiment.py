@@ -191,6 +191,7 @@ def _write_news(repo, news: pd.DataFrame) -> None:
     repo.run("git", "commit", "-qm", "news")
 
 
+@pytest.mark.evidence
 def test_planted_headlines_give_the_sentiment_producer_skill_and_no_row_sees_a_later_item(arena):
     repo, prices = arena
     news = synthetic_news(prices, link=0.3, seed=5)
@@ -215,6 +216,7 @@ def test_planted_headlines_give_the_sentiment_producer_skill_and_no_row_sees_a_l
         assert count == before.sum(), date
 
 
+@pytest.mark.evidence
 def test_every_route_serves_a_sentiment_model_with_the_news_as_trained(arena, tmp_path):
     """tsarena predict --news, and the MLflow model with the news as its `news` param, reproduce the evaluated
     forecast of a test day from the prices and the whole news file a user holds that evening (items after
@@ -248,6 +250,7 @@ def test_every_route_serves_a_sentiment_model_with_the_news_as_trained(arena, tm
         model.predict(pd.read_csv(tmp_path / "p.csv"), params={"news": "timestamp,headline\n"})
 
 
+@pytest.mark.evidence
 def test_the_ensemble_fuses_the_price_model_with_the_news_model_and_serves_it(arena, tmp_path):
     """arena.ensemble_members [lstm, sentiment_ridge]: weights fit on validation for both, and the served ensemble
     (the LSTM's network and the ridge's affine map in one bundle) gives the evaluated forecast of a test day, from
@@ -301,6 +304,7 @@ def test_the_ensemble_fuses_the_price_model_with_the_news_model_and_serves_it(ar
     assert over_http["log_return_1d"] == printed["ensemble"]["log_return_1d"]
 
 
+@pytest.mark.evidence
 def test_headlines_unrelated_to_returns_and_after_close_news_add_nothing(arena):
     repo, prices = arena
     unrelated = synthetic_news(prices, link=0.0, seed=6)
@@ -313,6 +317,7 @@ def test_headlines_unrelated_to_returns_and_after_close_news_add_nothing(arena):
     assert abs(scores["sentiment_ridge"]["skill_of_avg"]) < 1.0, scores["sentiment_ridge"]
 
 
+@pytest.mark.evidence
 def test_a_bad_news_file_fails_the_stage_with_one_line_and_writes_nothing(arena):
     repo, _ = arena
     (repo.path / NEWS_FILE).write_text("timestamp,ticker,headline\n2000-01-05T10:00-0500,SPY,SPY rallies\n")

@@ -19,7 +19,7 @@ from tsarena.contestants.baselines import WHEN_APPLICABLE
 
 from conftest import BIN, ROOT, free_port, make_repo, mlflow_server, stop, wait_http
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.system]
 
 
 def runs_named(uri: str, name: str):

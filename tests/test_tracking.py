@@ -113,6 +113,7 @@ for i in range(15):
 """
 
 
+@pytest.mark.system
 def test_writers_setting_the_same_alias_and_experiment_tag_at_once_all_succeed(tmp_path):
     """Two queued experiments' compare stages set the registry's aliases and the runs view's experiment tag
     at the same moment; MLflow's SQL store reads then inserts, so unguarded one in ~15 such calls failed
@@ -150,6 +151,7 @@ for i, (run_id, model_uri) in enumerate(rounds):  # each round a fresh run: a ro
 """
 
 
+@pytest.mark.system
 def test_compares_registering_and_ranking_the_same_run_at_once_all_succeed(tmp_path):
     """A baseline's run is every experiment's when DVC restores its stage from the run cache, so two queued
     experiments' compare stages register it, tag its version and log its rank at the same moment (CI saw

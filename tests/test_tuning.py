@@ -13,17 +13,27 @@ from tsarena.fitting.params import TrainParams, TuneParams
 
 pytestmark = pytest.mark.e2e
 MODELS = ["mlp", "dlinear"]
+TUNED = {"data": {"synthetic": {"n_days": 2000}}, "train": {"max_epochs": 3}, "arena": {"models": MODELS},
+         "tune": {"trials": 3}}
 
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("tune"), {"data": {"synthetic": {"n_days": 2000}},
-                                                       "train": {"max_epochs": 3}, "arena": {"models": MODELS},
-                                                       "tune": {"trials": 3}})
+    """The whole arena with 3 trials each: the full tier's."""
+    repo = make_repo(tmp_path_factory.mktemp("tune"), TUNED)
     first = repo.dvc("repro")
     return repo, first
 
 
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    """The same params, run as far as the split: what a study reads (the fast tier's)."""
+    repo = make_repo(tmp_path_factory.mktemp("split"), TUNED)
+    repo.dvc("repro", "split")
+    return repo
+
+
+@pytest.mark.evidence
 def test_every_model_gets_the_same_budget_and_training_uses_the_chosen_configuration(tuned):
     from mlflow import MlflowClient
 
@@ -60,6 +70,7 @@ def test_every_model_gets_the_same_budget_and_training_uses_the_chosen_configura
         assert float(row[header.index("tune_trials")]) == 3
 
 
+@pytest.mark.evidence
 def test_nothing_changed_is_a_cache_hit_and_a_space_edit_retunes_that_model_only(tuned):
     repo, _ = tuned
     assert "Data and pipelines are up to date" in repo.dvc("repro").stdout
@@ -80,10 +91,10 @@ def _study(repo, split, jobs: int, tmp_path, name: str = "mlp"):
                      str(split), str(tmp_path / "journal.log"))
 
 
-def test_tuning_never_reads_the_test_period(tuned, tmp_path):
+def test_tuning_never_reads_the_test_period(split, tmp_path):
     """Fold 1's rows after its validation period (the test period) destroyed: NaN features and
     targets. If a trial read one of them, its loss would change (or be NaN); the study is identical."""
-    repo, _ = tuned
+    repo = split
     split = repo.path / "data/split"
     blind = tmp_path / "split"
     shutil.copytree(split, blind)
@@ -98,22 +109,22 @@ def test_tuning_never_reads_the_test_period(tuned, tmp_path):
     assert all(t.value is None or np.isfinite(t.value) for t in blinded.trials)
 
 
-def test_two_local_worker_processes_share_one_study(tuned, tmp_path):
-    repo, _ = tuned
+def test_two_local_worker_processes_share_one_study(split, tmp_path):
+    repo = split
     (tmp_path / "s").mkdir()
     study = _study(repo, repo.path / "data/split", 2, tmp_path / "s")
     assert len(study.trials) == 4 and all(t.state.is_finished() for t in study.trials)
     assert len({t.user_attrs["pid"] for t in study.trials}) == 2  # both workers ran trials on the one study
 
 
-def test_an_rdb_storage_holds_the_study_and_a_second_worker_joins_it(tuned, tmp_path):
+def test_an_rdb_storage_holds_the_study_and_a_second_worker_joins_it(split, tmp_path):
     """`tune.storage` (an RDB URL; SQLite here, PostgreSQL in a team): the study lives in the database
     under its name, so a worker started later (another machine, in a team) adds to the same search."""
     import optuna
 
     from tsarena.fitting.tuning import run_study
 
-    repo, _ = tuned
+    repo = split
     params = repo.params
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     tune = TuneParams.model_validate({**params["tune"], "trials": 2, "storage": url})
