@@ -87,6 +87,22 @@ def test_every_producer_writes_the_one_predictions_table(ar1):
     assert all(set(w) == {*MODELS, "ar"} and sum(w.values()) == pytest.approx(1) for w in weights.values())
 
 
+def test_the_split_stage_fits_each_scaler_on_its_training_rows_only(ar1):
+    """The stage's wiring, not only the scaler's arithmetic (test_windows.py): fold 1's scaler.json holds
+    the mean and spread of exactly the rows its training windows can see, no validation or test row."""
+    from tsarena.split.windows import training_rows
+
+    repo, _ = ar1
+    split = repo.path / "data/split"
+    features = np.load(split / "features.npy").astype(np.float64)  # unscaled
+    tickers = pd.read_parquet(split / "rows.parquet")["ticker"].to_numpy()
+    mask = training_rows(tickers, np.load(split / "fold_1/train_ends.npy"))
+    assert not mask[np.load(split / "fold_1/val_ends.npy")].any()
+    scaler = json.loads((split / "fold_1/scaler.json").read_text())
+    np.testing.assert_allclose(scaler["mean"], features[mask].mean(axis=0), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(scaler["scale"], features[mask].std(axis=0), rtol=1e-5)
+
+
 def test_lstm_beats_random_walk_significantly_on_ar1(ar1):
     metrics = json.loads((ar1[0].path / "data/eval/scores.json").read_text())
     assert metrics["lstm"]["dm_pvalue"] < 0.05
