@@ -5,6 +5,8 @@ the window in a bundle, with its interval calibration): what an ensemble with a 
 and `tsarena predict --model <baseline>`. On a synthetic source whose optimal forecast is known (ar1), also
 the oracle: a reader sees what share of the attainable skill each model captured."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import numpy as np
 import pandas as pd
 

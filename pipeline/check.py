@@ -8,6 +8,8 @@ and lookbacks longer than the window (the model reads the whole window).
 Its output is a constant, so a valid edit re-runs only the stages that list the key.
 """
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import yaml
 
 from tsarena import config

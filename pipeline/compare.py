@@ -1,5 +1,7 @@
 """compare: rank models and baselines, write the report and plots, register the champion."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import json
 from pathlib import Path
 

@@ -7,6 +7,8 @@ Its served form runs the members' served models (each network the last fold's be
 last-fold fit) with the last fold's weights averaged over seeds, logged like any model in an MLflow run
 `ensemble`."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import numpy as np
 import pandas as pd
 

@@ -4,6 +4,8 @@ built here from its own table (judging.intervals: calibrated on its validation r
 one through test on outcomes already revealed), so every producer has them alike. Reads tables only;
 loads no model."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 from pathlib import Path
 
 import numpy as np

@@ -5,6 +5,8 @@ ensemble); every network also gets integrated gradients (a lag x feature map, pe
 completeness error), and the TFT its own variable-selection weights. Each producer's files go onto its
 MLflow run under `explain/`; compare draws the report's section from data/explain. Off with explain.enabled."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 from pathlib import Path
 
 import numpy as np

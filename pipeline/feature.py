@@ -1,5 +1,7 @@
 """feature: causal technical features and the forward target, per ticker."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import pandas as pd
 import pyarrow.parquet as pq
 

@@ -1,5 +1,7 @@
 """ingest: load raw prices from the configured source, validate them, write the long table."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 

@@ -1,6 +1,8 @@
 """sentiment: score every news item and date it by the close it came before -> per ticker and trading day:
 mean score, count, dispersion (data.sentiment). Off (an empty table) while data.news.path is null."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 from pathlib import Path
 
 import numpy as np

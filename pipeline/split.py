@@ -1,6 +1,8 @@
 """split: K walk-forward folds (K = 1 is the single split), each chronological by target date,
 purged, with its own scaler fit on its training rows only; one unscaled float32 matrix."""
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import shutil
 from functools import partial
 

@@ -8,6 +8,8 @@ sentiment columns: those forecasts (data/models/<model>/without_news.parquet) ar
 news against; they are neither logged as runs nor served.
 """
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import argparse
 from dataclasses import replace
 from pathlib import Path
@@ -19,12 +21,12 @@ from tsarena import config
 from tsarena.core.errors import StageInterrupted, TsarenaError, stage_main
 from tsarena.fitting.cluster import Cluster, connect
 from tsarena.fitting.pool import FitTask, resolve_jobs, run_tasks
-from tsarena.fitting.fit import N_PARAMETERS, TUNE_TRIALS, check_batch, served_fit
+from tsarena.fitting.fit import check_batch, served_fit
 from tsarena.core.io import atomic_dir, atomic_file, read_json, scratch_dir, write_json
 from tsarena.contestants.producers import (SPLIT, model_dir, predictions_path, tuned_path, without_news_name,
                                            without_news_path)
 from tsarena.contestants.registry import architecture_names, n_parameters
-from tsarena.contestants.predictions import concat_tables
+from tsarena.contestants.predictions import N_PARAMETERS, TUNE_TRIALS, concat_tables
 from tsarena.data.sentiment import SENTIMENT_COLUMNS
 from tsarena.split.windows import load_fold, read_meta, write_scaled_fold, write_without_columns
 

@@ -5,6 +5,8 @@ params as they are in params.yaml.
 Usage: python pipeline/tune.py <model>. One MLflow parent run `tune <model>` with a nested run per trial.
 """
 
+import tsarena.core.pinned  # noqa: F401  first: pins the CPU kernels (params numerics) before numpy or torch loads
+
 import argparse
 import hashlib
 import json

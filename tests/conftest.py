@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tsarena.core.pinned  # noqa: F401  first, as in every stage: what this process serves computes as they do
 import copy
 import os
 import shutil

@@ -9,6 +9,7 @@ or `dvc repro` cannot change what a registered model predicts. It never creates 
 
 from __future__ import annotations
 
+import tsarena.core.pinned  # noqa: F401  first: the served model's kernels as the stages' (params numerics; portable)
 import argparse
 import json
 import os
@@ -141,6 +142,15 @@ def predict(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None
                                       news_where=str(args.news)) if args.explain else None)
 
 
+def diff(args: argparse.Namespace) -> int:
+    """Print how run b differs from run a; the exit status says whether a verdict changed."""
+    from tsarena.judging.difference import Run, describe, differ
+
+    found = differ(Run.read(args.a), Run.read(args.b), args.alpha)
+    print("\n".join(describe(found, args.tolerance)))
+    return 3 if found.verdicts else 0 if found.within(args.tolerance) else 2
+
+
 def serve(args: argparse.Namespace) -> None:
     """`mlflow models serve` of the resolved model with this environment's tools on PATH (MLflow starts
     `uvicorn` by name): a missing alias is one line here, not MLflow's traceback."""
@@ -200,8 +210,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", choices=["table", "csv", "json"], default="table")
     p.add_argument("--explain", action="store_true",
                    help="also the inputs behind each forecast: the top (feature, lag) cells of its integrated gradients")
+    d = sub.add_parser("diff", help="how two runs' forecasts and headline numbers differ, and whether a verdict does "
+                                    "(exit 0: within the tolerance; 2: numbers beyond it, verdicts unchanged; "
+                                    "3: a rank, significance call or the champion changed)")
+    d.add_argument("a", type=Path, help="a workspace after dvc repro (its data/eval and data/reports)")
+    d.add_argument("b", type=Path, help="another, e.g. the same commit run on another machine")
+    d.add_argument("--tolerance", type=float, default=0.0, help="largest |forecast difference| that counts as equal")
+    d.add_argument("--alpha", type=float, default=0.05, help="significance level of the calls compared (compare.alpha)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "diff":
+            sys.exit(diff(args))
         if args.command == "serve":
             serve(args)
         if args.command == "ui":

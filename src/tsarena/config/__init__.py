@@ -21,6 +21,7 @@ PARAMS_FILE = "params.yaml"
 # params.yaml's fixed sections -> their class, in the layer that reads them; imported when loaded, so a stage
 # depends (and DVC re-runs it) only on the sections it reads (tests/test_dvc_contract.py follows this table)
 SECTIONS: dict[str, str] = {
+    "numerics": "tsarena.core.numerics:NumericsParams",
     "data": "tsarena.data.params:DataParams",
     "features": "tsarena.data.params:FeatureParams",
     "sentiment": "tsarena.data.params:SentimentParams",

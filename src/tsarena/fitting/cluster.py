@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tsarena.core.errors import TsarenaError, signals_deferred
+from tsarena.core.numerics import MODE_VARIABLE, PORTABLE, environment
 
 RETRIES = 3  # attempts after the first when a task's node or worker process dies (never for an error in the fit)
 HEAD_MISSES = 3  # consecutive failed connections to the head's GCS, a second or more apart, before giving up
@@ -191,8 +192,10 @@ def run_on_ray(tasks: list[Any], cluster: Cluster, threads: int, on_epoch: Calla
     connect(cluster)
     head = _head()
     digest = code_digest()
+    # each task's worker starts with this stage's numerics pinned (core.numerics: before it loads numpy or torch)
+    numerics = {"env_vars": environment(os.environ.get(MODE_VARIABLE, PORTABLE))}
     remote = ray.remote(_remote).options(num_cpus=threads, num_gpus=cluster.gpus_per_fit, max_retries=RETRIES,
-                                         retry_exceptions=False)
+                                         retry_exceptions=False, runtime_env=numerics)
     shared: dict[Any, Any] = {}  # source -> the object store's copy of those windows, put once
     pending: dict[Any, int] = {}
     # the costliest first, as the local pool, so no node is left with a long one at the end

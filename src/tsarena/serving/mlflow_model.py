@@ -49,7 +49,7 @@ def signature_example(bundle: Bundle, split: Path, sentiment: Path = Path("data/
 def log_bundle(name: str, folder: Path, example: Any, output: Any) -> dict[str, str]:
     """Log a bundle folder in the active run as an MLflow pyfunc, the tsarena package as its code."""
     import tsarena
-    from tsarena.tracking.registry import log_pyfunc
+    from tsarena.tracking.logged_model import log_pyfunc
 
     return log_pyfunc(name, PYFUNC_FILE, {"bundle": str(folder)}, [str(Path(tsarena.__file__).parent)], output, example)
 
@@ -80,6 +80,13 @@ try:  # the MLflow face of a bundle; MLflow is absent only where nothing is serv
         """Logged as code (models-from-code), not pickled; the bundle folder is its artifact."""
 
         def load_context(self, context: Any) -> None:
+            import os
+
+            from tsarena.core.numerics import MODE_VARIABLE, PORTABLE, pin
+
+            # torch reads its kernel knobs at its first operation: pinned here, in a process tsarena did not
+            # start (tsarena predict and serve pin theirs, numpy's too, at start: core.pinned)
+            pin(os.environ.get(MODE_VARIABLE, PORTABLE))
             self.bundle = Bundle.load(context.artifacts["bundle"])
 
         def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
