@@ -2,106 +2,27 @@
 src/tsarena) is a dependency of that stage, and every stage lists exactly the params it reads.
 Otherwise DVC serves stale cached results, or re-runs for nothing."""
 
-import ast
-import re
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
 
 
-def stages() -> dict[str, dict]:
-    """dvc.yaml's stages with `foreach` expanded over params.yaml's arena.models, as DVC does."""
-    raw = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    out = {}
-    for name, stage in raw.items():
-        if "foreach" not in stage:
-            out[name] = stage
-            continue
-        assert stage["foreach"] == "${arena.models}"
-        for item in params["arena"]["models"]:
-            text = yaml.safe_dump(stage["do"]).replace("${item}", item)
-            out[f"{name}@{item}"] = yaml.safe_load(text)
-    return out
-
-
-def module_file(module: str) -> Path | None:
-    base = SRC.joinpath(*module.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def imported_files(path: Path, seen: set[Path] | None = None) -> set[Path]:
-    """tsarena files `path` imports anywhere (top level or inside functions), with their packages."""
-    seen = set() if seen is None else seen
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            if not name.startswith("tsarena"):
-                continue
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
-                found = module_file(".".join(parts[:i]))
-                if found and found not in seen:
-                    seen.add(found)
-                    imported_files(found, seen)
-    return seen
-
-
-def dynamic_files(stage_name: str) -> set[Path]:
-    """What a stage loads by name rather than by import: a train stage's architecture file, and the params
-    class of each section it reads (config.SECTIONS: module paths, imported when the section is loaded);
-    `check` reads every section, every architecture's included."""
-    from tsarena.config import SECTIONS
-
-    files = set()
-    if "@" in stage_name:
-        files.add(SRC / "tsarena" / "contestants" / "architectures" / f"{stage_name.split('@')[1]}.py")
-    script = ROOT / stages()[stage_name]["cmd"].split()[1]
-    read = set(SECTIONS) if stage_name == "check" else sections_read(script, stage_name)
-    files |= {module_file(SECTIONS[name].split(":")[0]) for name in read if name in SECTIONS}
-    if stage_name == "check":
-        files |= set((SRC / "tsarena" / "contestants" / "architectures").glob("*.py"))
-    return files
-
-
-def covered(path: Path, deps: list[str]) -> bool:
-    rel = path.relative_to(ROOT)
-    return any(rel == Path(dep) or Path(dep) in rel.parents for dep in deps)
+sys.path.insert(0, str(ROOT / "scripts"))
+from code_deps import closure, declared, sections_read, stages  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
-def test_stage_depends_on_every_module_its_script_imports(name):
-    stage = stages()[name]
-    script = ROOT / stage["cmd"].split()[1]
-    needed = {script} | imported_files(script)
-    for path in dynamic_files(name):
-        needed |= {path} | imported_files(path)
-    if SRC / "tsarena" / "serving" / "bundle.py" in needed:  # the models-from-code file handed to MLflow by path
-        needed.add(SRC / "tsarena" / "serving" / "pyfunc_model.py")
-    missing = sorted(str(p.relative_to(ROOT)) for p in needed if not covered(p, stage["deps"]))
-    assert not missing, f"{name}: dvc.yaml misses code deps {missing}"
-
-
-def sections_read(script: Path, stage_name: str) -> set[str]:
-    """The params sections a stage script validates: its config.load(...) arguments; a bare `name`
-    argument is the architecture the templated stage was given."""
-    names = set()
-    for call in re.findall(r"config\.load\(([^)]*)\)", script.read_text()):
-        names |= set(re.findall(r'"(\w+)"', call))
-        if re.search(r"(^|,\s*)name(\s*,|$)", call):
-            names.add(stage_name.split("@")[1])
-    return names
+def test_stage_code_deps_are_exactly_its_derived_closure(name):
+    """Every module the stage's script imports (at any depth, in functions too) or loads by name is a dep,
+    and nothing else: a missing one serves stale results, an extra one re-runs the stage for an edit that
+    cannot change its outputs. `python scripts/code_deps.py --write` makes them so."""
+    missing = sorted(set(closure(name)) - set(declared(name)))
+    extra = sorted(set(declared(name)) - set(closure(name)))
+    assert not missing and not extra, f"{name}: dvc.yaml misses {missing}, lists beyond its imports {extra}"
 
 
 WHOLE_FILE = {"params.yaml": None}  # dvc.yaml's `- params.yaml:`: every key of the file

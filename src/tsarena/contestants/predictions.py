@@ -16,6 +16,8 @@ import pandas as pd
 
 PREDICTION_COLUMNS = ["model", "fold", "seed", "split", "row", "forecast"]
 FORECAST_SPLITS = ("val", "test")
+# a trained producer's served.json fields that evaluate reports (the served model's size, its tuning budget)
+N_PARAMETERS, TUNE_TRIALS = "n_parameters", "tune_trials"
 MC_DROPOUT = "mc_dropout"  # the interval method a network's own fit produces (uncertainty.mc_samples)
 
 

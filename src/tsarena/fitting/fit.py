@@ -18,7 +18,6 @@ from tsarena.contestants.predictions import FORECAST_SPLITS, MC_DROPOUT, bound_c
 from tsarena.split.windows import Windows
 
 # what the served.json a train@ stage writes says of its model: the metric catalogue reports both beside skill
-N_PARAMETERS, TUNE_TRIALS = "n_parameters", "tune_trials"
 
 
 def model_dims(windows: Windows) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from tsarena.fitting import fit
+from tsarena.contestants import predictions
 from tsarena.judging import intervals
 from tsarena.judging.significance import dm_versus, finite, wilson_interval
 from tsarena.judging.trading import (after_costs, break_even_bps, max_drawdown, neutral_forecast, sharpe_ratio,
@@ -199,8 +199,8 @@ SIZED_TURNOVER = Metric("sized_turnover", group=TRADING, when=_has_intervals,
                         per_seed=lambda s: float(s.sized_legs["turnover"].mean()))
 N_TEST = Metric("n_test", group=TRADING, per_seed=lambda s: len(s.actual))
 N_SEEDS = Metric("n_seeds", group=TRADING)
-N_PARAMETERS = Metric(fit.N_PARAMETERS, group=TRADING, headline=True)  # from train@'s served.json
-TUNE_TRIALS = Metric(fit.TUNE_TRIALS, group=TRADING)
+N_PARAMETERS = Metric(predictions.N_PARAMETERS, group=TRADING, headline=True)  # from train@'s served.json
+TUNE_TRIALS = Metric(predictions.TUNE_TRIALS, group=TRADING)
 PRICE_RMSE = Metric("test_price_rmse", better="lower", per_seed=_price_rmse, when=lambda s: s.target_kind == "return")
 DM_STAT = Metric("dm_stat", better="lower", per_seed=lambda s: s.dm[0])
 def _calls_on_direction(s: Sample) -> bool:
