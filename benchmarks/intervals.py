@@ -29,7 +29,7 @@ from tsarena.data.params import SyntheticParams
 from tsarena.data.sources import regime_states
 from tsarena.fitting.pool import run_tasks
 from tsarena.judging.intervals import ADAPTIVE, STATIC, attach, bound_columns
-from tsarena.judging.params import UncertaintyParams
+from tsarena.judging.intervals import UncertaintyParams
 from tsarena.split.windows import read_meta
 
 LEVEL = 0.9

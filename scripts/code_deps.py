@@ -22,6 +22,19 @@ SRC = ROOT / "src"
 ITEM = "${item}"
 
 
+# The closure contract: what only scores or presents results, and the stages that make the forecasts, which
+# never depend on it (an edit to the report re-runs compare only; to a metric, evaluate and what reads it)
+SCORING_AND_PRESENTATION = [f"src/tsarena/{m}.py" for m in (
+    "judging/report", "judging/plots", "judging/referee", "judging/significance", "judging/metrics",
+    "judging/scoring", "judging/trading", "judging/attributions", "judging/params", "judging/difference",
+    "tracking/registry")]
+TRAINING_SIDE = ("ingest", "sentiment", "feature", "split", "tune@", "train@", "baselines", "ensemble")
+
+
+def training_side(stage_name: str) -> bool:
+    return stage_name.startswith(TRAINING_SIDE) and (stage_name in TRAINING_SIDE or "@" in stage_name)
+
+
 def stages() -> dict[str, dict]:
     """dvc.yaml's stages with `foreach` expanded over params.yaml's arena.models, as DVC does."""
     raw = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

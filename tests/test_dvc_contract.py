@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from code_deps import closure, declared, sections_read, stages  # noqa: E402
+from code_deps import (SCORING_AND_PRESENTATION, closure, declared, sections_read, stages,  # noqa: E402
+                       training_side)
 
 
 @pytest.mark.parametrize("name", sorted(stages()))
@@ -23,6 +24,13 @@ def test_stage_code_deps_are_exactly_its_derived_closure(name):
     missing = sorted(set(closure(name)) - set(declared(name)))
     extra = sorted(set(declared(name)) - set(closure(name)))
     assert not missing and not extra, f"{name}: dvc.yaml misses {missing}, lists beyond its imports {extra}"
+
+
+@pytest.mark.parametrize("name", [s for s in sorted(stages()) if training_side(s)])
+def test_no_stage_that_makes_forecasts_depends_on_code_that_only_scores_or_presents(name):
+    """The closure contract (scripts/code_deps.py's table): rewording the report or adding a metric never
+    retrains a network, refits a baseline or rebuilds the data."""
+    assert not set(closure(name)) & set(SCORING_AND_PRESENTATION), name
 
 
 WHOLE_FILE = {"params.yaml": None}  # dvc.yaml's `- params.yaml:`: every key of the file

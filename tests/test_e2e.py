@@ -294,6 +294,36 @@ def test_feature_param_change_reruns_feature_and_below_but_not_ingest(ar1):
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
 
 
+# one module of each area, and the stages an edit to it may re-run (dvc.yaml's code deps: scripts/code_deps.py)
+EDITS = {"src/tsarena/judging/report.py": {"compare"},
+         "src/tsarena/judging/plots.py": {"explain", "compare"},
+         "src/tsarena/judging/metrics.py": {"check", "explain", "evaluate", "compare"},
+         "src/tsarena/tracking/registry.py": {"compare"},
+         "src/tsarena/judging/intervals.py": {"check", "train@lstm", "train@transformer", "baselines", "ensemble",
+                                              "explain", "evaluate", "compare"},
+         "src/tsarena/contestants/architectures/lstm.py": {"check", "tune@lstm", "train@lstm", "explain"},
+         # the served bundles compute the features of what they are given: the producers depend on them too
+         "src/tsarena/data/features.py": {"feature", "train@lstm", "train@transformer", "baselines", "ensemble",
+                                          "explain"}}
+
+
+def test_a_code_edit_marks_only_the_stages_whose_outputs_it_can_change(ar1):
+    """On the cached arena, a comment added to one module of each area: `dvc status` lists exactly the stages
+    the closure table predicts (an edit to the report re-runs compare only)."""
+    repo, _ = ar1
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
+    for module, expected in EDITS.items():
+        path = repo.path / module
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            changed = set(json.loads(repo.dvc("status", "--json").stdout))
+        finally:
+            path.write_text(original)
+        assert changed == expected, (module, changed)
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
+
+
 @pytest.mark.system
 def test_lstm_param_change_reruns_only_its_own_training_and_what_reads_it(ar1, client):
     repo, _ = ar1

@@ -8,7 +8,7 @@ import pytest
 
 from tsarena.judging.intervals import (ADAPTIVE, STATIC, adaptive_bounds, attach, bound_columns, christoffersen_pvalue,
                                        conformal_offsets, interval_scores, kupiec_pvalue)
-from tsarena.judging.params import UncertaintyParams
+from tsarena.judging.intervals import UncertaintyParams
 from tsarena.judging.trading import sized_positions
 
 PARAMS = UncertaintyParams()

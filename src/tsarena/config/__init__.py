@@ -31,7 +31,7 @@ SECTIONS: dict[str, str] = {
     "baselines": "tsarena.contestants.params:BaselineParams",
     "evaluate": "tsarena.judging.params:EvaluateParams",
     "compare": "tsarena.judging.params:CompareParams",
-    "uncertainty": "tsarena.judging.params:UncertaintyParams",
+    "uncertainty": "tsarena.judging.intervals:UncertaintyParams",
     "explain": "tsarena.judging.params:ExplainParams",
     "tune": "tsarena.fitting.params:TuneParams",
     "tracking": "tsarena.tracking.params:TrackingParams",

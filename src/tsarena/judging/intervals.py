@@ -27,10 +27,37 @@ For a direction target (a probability) there are no intervals.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import pandas as pd
+from pydantic import Field, model_validator
 
 from tsarena.contestants.predictions import MC_DROPOUT, bound_columns, pct
+from tsarena.core.params import Section
+
+
+# the section lives beside the calibration it parametrises: training imports it without the scoring of judging
+class UncertaintyParams(Section):
+    """Prediction intervals (judging.intervals): the levels every producer's intervals are built, scored and
+    served at; the adaptive method's step and window; the level the sized trading rule divides by."""
+
+    levels: list[Annotated[float, Field(gt=0, lt=1)]] = [0.8, 0.9, 0.95]
+    gamma: Annotated[float, Field(ge=0, le=1)] = 0.02  # adaptive: alpha_t += gamma * (alpha - miss) per outcome
+    window: Annotated[int, Field(ge=10, le=100_000)] = 60  # adaptive: quantiles of the latest `window` residuals
+    size_level: Annotated[float, Field(gt=0, lt=1)] = 0.8  # sized rule: position = forecast / half-width at this level
+    mc_samples: Annotated[int, Field(ge=0, le=10_000)] = 0  # Monte Carlo dropout passes per test window (0 = off)
+
+    @model_validator(mode="after")
+    def _levels(self) -> UncertaintyParams:
+        if not self.levels:
+            raise ValueError("levels: give at least one level, e.g. [0.8, 0.9, 0.95]")
+        if sorted(set(self.levels)) != list(self.levels):
+            raise ValueError(f"levels: list distinct levels in ascending order, got {self.levels}")
+        if self.size_level not in self.levels:
+            raise ValueError(f"size_level: {self.size_level} is not one of levels {self.levels}")
+        return self
+
 
 STATIC, ADAPTIVE = "conformal", "adaptive"
 METHODS = (STATIC, ADAPTIVE, MC_DROPOUT)  # mc_dropout: written by a network's fit (uncertainty.mc_samples), not here
