@@ -4,6 +4,10 @@ pinned to AVX2 (`numerics.mode: portable`) and left to this CPU (`native`). The 
 import, so each measurement is its own process: portable and native alternate, round after round.
 
     python benchmarks/numerics.py [--rounds 3] [--batches 20]
+    python benchmarks/numerics.py --pipeline [--rounds 2]   # cold `dvc repro` of the default data, each mode
+
+With --pipeline: a cold `dvc repro` on the default data (what `make run` runs) in a fresh copy of the repo per
+mode and round, alternating, and `tsarena diff` between the last portable and native workspaces (on this CPU).
 """
 
 from __future__ import annotations
@@ -52,14 +56,37 @@ def child(mode: str, batches: int) -> dict[str, float]:
     return rates
 
 
+def pipeline(rounds: int) -> None:
+    """Cold `dvc repro` per mode, alternating; then how the two modes' results differ."""
+    from pipeline import BIN, fresh_repo, repro
+
+    rows, last = [], {}
+    for round_ in range(rounds):
+        for mode in (("portable", "native") if round_ % 2 == 0 else ("native", "portable")):
+            work = fresh_repo(f"numerics-{mode}-", numerics={"mode": mode})
+            rows.append({"mode": mode, **repro(work, f"cold dvc repro, round {round_ + 1}")})
+            last[mode] = work
+    print(table(rows, ["mode", "run", "seconds", "stages_run"]))
+    for mode in ("portable", "native"):
+        print(f"{mode}: median {statistics.median(r['seconds'] for r in rows if r['mode'] == mode):.1f} s")
+    diff = subprocess.run([str(BIN / "tsarena"), "diff", str(last["portable"]), str(last["native"])],
+                          capture_output=True, text=True)
+    print(f"tsarena diff portable native (exit {diff.returncode}):\n{diff.stdout}{diff.stderr}")
+    print("->", save("numerics_pipeline", {"rows": rows, "diff": diff.stdout, "diff_exit": diff.returncode}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--child", choices=["portable", "native"])
+    parser.add_argument("--pipeline", action="store_true")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.batches)))
+        return
+    if args.pipeline:
+        pipeline(args.rounds)
         return
     runs: dict[str, list[dict]] = {"portable": [], "native": []}
     for round_ in range(args.rounds):
