@@ -102,7 +102,8 @@ def test_portable_numerics_give_the_same_bits_on_every_emulated_cpu_and_native_d
     for name, result in portable.items():
         assert result == reference, name
     native = {name: run_as(split, machine, "native", tmp_path / f"n{i}") for i, (name, machine) in enumerate(MACHINES.items())}
-    # each knob the pin sets moves some number when left to the machine: prices (numpy), the linear
-    # baseline (OpenBLAS), the fits (PyTorch, MKL, oneDNN)
-    for what in ("prices", "linear", "lstm", "transformer"):
+    # each knob the pin sets moves some number when left to the machine: the linear baseline (OpenBLAS's
+    # threads), the fits (ATen's kernels), and on a CPU with AVX-512 the prices too (numpy's exp)
+    avx512 = "avx512f" in Path("/proc/cpuinfo").read_text()
+    for what in ("linear", "lstm", "transformer", *(["prices"] if avx512 else [])):
         assert len({r[what] for r in native.values()}) > 1, (what, native)
