@@ -52,10 +52,11 @@ class Nodes:
 
     def wait_nodes(self, n: int) -> None:
         code = ("import ray,time\nray.init(address='%s', logging_level='ERROR')\nt=time.time()\n"
-                "while len([x for x in ray.nodes() if x['Alive']]) < %d and time.time() - t < 60: time.sleep(0.5)\n"
+                "while len([x for x in ray.nodes() if x['Alive']]) != %d and time.time() - t < 60: time.sleep(0.5)\n"
                 "print(len([x for x in ray.nodes() if x['Alive']]))" % (self.address, n))
         out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
-        assert out.stdout.strip() == str(n), out.stderr[-2000:]
+        # the last line: Ray may first print that the killed node was marked dead
+        assert out.stdout.strip().splitlines()[-1:] == [str(n)], out.stdout[-2000:] + out.stderr[-2000:]
 
     def raylet(self, name: str) -> int:
         (pid,) = [pid for pid, (_, cmd) in processes().items()
